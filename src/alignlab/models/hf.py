@@ -1,0 +1,206 @@
+"""Hugging Face causal LMs: batched generation with a lean decode loop, and scoring.
+
+`transformers.generate` spends much of each step in Python (logits processors,
+stopping criteria, cache bookkeeping) and computes the LM head over the whole
+prompt at prefill. The loop here does only what sampling needs: one forward per
+token with the KV cache, the LM head on the last position only, and finished rows
+dropped from the batch (and from the cache) as soon as they end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from alignlab.models.base import Completion, Prompt, SamplingParams, as_messages, cut_at_stop
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """(B, T) token ids and attention mask, padded on the left."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+    return ids, mask
+
+
+def positions(mask: Tensor) -> Tensor:
+    """Position ids that start at 0 on each row's first real token (left padding)."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def sample_tokens(logits: Tensor, params: SamplingParams, generator: torch.Generator | None,
+                  ) -> Tensor:
+    """Next token per row from (B, V) logits: greedy at temperature 0, else top-p sampling."""
+    if params.temperature <= 0:
+        return logits.argmax(-1)
+    probs = F.softmax(logits / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        # Drop tokens once the mass before them already reaches top_p (keeps at least one).
+        drop = sorted_p.cumsum(-1) - sorted_p >= params.top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        choice = torch.multinomial(sorted_p, 1, generator=generator)
+        return order.gather(-1, choice).squeeze(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.inference_mode()
+def decode(model: Any, prompt_ids: Sequence[Sequence[int]], params: SamplingParams,
+           eos_ids: set[int], pad_id: int, generator: torch.Generator | None = None,
+           ) -> list[tuple[list[int], list[float]]]:
+    """Generate for one batch; return (new token ids, their logprobs at temperature 1) per row."""
+    from transformers import DynamicCache
+
+    ids, mask = left_pad(prompt_ids, pad_id)
+    cache = DynamicCache()
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    logits = out.logits[:, -1].float()                        # (B, V)
+    next_pos = positions(mask)[:, -1] + 1                      # (B,)
+    rows = torch.arange(len(prompt_ids))                       # original row of each live row
+    tokens: list[list[int]] = [[] for _ in prompt_ids]
+    logps: list[list[float]] = [[] for _ in prompt_ids]
+    eos = torch.tensor(sorted(eos_ids), dtype=torch.long)
+    for _ in range(params.max_new_tokens):
+        token = sample_tokens(logits, params, generator)      # (B_live,)
+        token_logp = F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
+        for r, t, lp in zip(rows.tolist(), token.tolist(), token_logp.tolist(), strict=True):
+            tokens[r].append(t)
+            logps[r].append(lp)
+        live = ~torch.isin(token, eos)
+        if not live.all():
+            if not live.any():
+                break
+            keep = live.nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            rows, token, mask, next_pos = rows[keep], token[keep], mask[keep], next_pos[keep]
+        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                    past_key_values=cache, use_cache=True)
+        logits = out.logits[:, -1].float()
+        next_pos = next_pos + 1
+    return list(zip(tokens, logps, strict=True))
+
+
+def sequence_logprobs(model: Any, prompt_ids: Sequence[Sequence[int]],
+                      completion_ids: Sequence[Sequence[int]], pad_id: int) -> list[Tensor]:
+    """Log-probabilities of each completion token given its prompt, one (len_i,) tensor per row.
+
+    Left padding puts every completion at the end of its row, so the LM head runs
+    only on the last `max completion length` positions. Differentiable: training
+    code calls this under autograd, scoring code under `torch.no_grad`.
+    """
+    rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
+    ids, mask = left_pad(rows, pad_id)
+    n_keep = max(len(c) for c in completion_ids) + 1
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                logits_to_keep=n_keep)
+    logp = F.log_softmax(out.logits[:, :-1].float(), dim=-1)  # (B, n_keep-1, V) predicts next
+    targets = ids[:, -(n_keep - 1):]                           # (B, n_keep-1)
+    token_logp = logp.gather(-1, targets[..., None]).squeeze(-1)
+    return [token_logp[i, token_logp.shape[1] - len(c):] for i, c in enumerate(completion_ids)]
+
+
+class HFLM:
+    """A Hugging Face causal LM (optionally with a PEFT adapter) behind the `LM` interface."""
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, chat: bool | None = None,
+                 batch_size: int = 32) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.chat = bool(getattr(tokenizer, "chat_template", None)) if chat is None else chat
+        self.batch_size = batch_size
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+    @property
+    def eos_ids(self) -> set[int]:
+        ids = {int(self.tokenizer.eos_token_id)}
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if gen_eos is not None:
+            ids |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+        return ids
+
+    def format(self, prompt: Prompt) -> str:
+        """The exact text the model sees: chat template for chat models, else raw text."""
+        if self.chat:
+            return self.tokenizer.apply_chat_template(
+                as_messages(prompt), tokenize=False, add_generation_prompt=True)
+        if not isinstance(prompt, str):
+            return "\n".join(m["content"] for m in prompt)
+        return prompt
+
+    def encode(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        texts = [self.format(p) for p in prompts]
+        return [self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"] for t in texts]
+
+    def encode_completions(self, completions: Sequence[str]) -> list[list[int]]:
+        return [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in completions]
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None,
+                 ) -> list[Completion]:
+        params = params or SamplingParams()
+        expanded = [p for p in prompts for _ in range(params.n)]
+        encoded = self.encode(expanded)
+        generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+        # Sort by length so each batch pads little; restore the order afterwards.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        results: dict[int, tuple[list[int], list[float]]] = {}
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            outs = decode(self.model, [encoded[i] for i in chunk], params, self.eos_ids,
+                          self.pad_id, generator)
+            results.update(zip(chunk, outs, strict=True))
+        return [self._completion(expanded[i], *results[i], params) for i in range(len(expanded))]
+
+    def _completion(self, prompt: Prompt, ids: list[int], logps: list[float],
+                    params: SamplingParams) -> Completion:
+        ended = bool(ids) and ids[-1] in self.eos_ids
+        if ended:
+            ids, logps = ids[:-1], logps[:-1]
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        text, stopped = cut_at_stop(text, params.stop)
+        reason = "stop" if ended or stopped else "length"
+        return Completion(prompt, text, ids, logps, reason)
+
+    @torch.no_grad()
+    def logprobs(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> list[list[float]]:
+        prompt_ids = self.encode(prompts)
+        completion_ids = self.encode_completions(completions)
+        out: list[list[float]] = []
+        for s in range(0, len(prompt_ids), self.batch_size):
+            lps = sequence_logprobs(self.model, prompt_ids[s:s + self.batch_size],
+                                    completion_ids[s:s + self.batch_size], self.pad_id)
+            out.extend(lp.tolist() for lp in lps)
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def load_hf(path_or_id: str, adapter: str | None = None, name: str | None = None,
+            dtype: torch.dtype = torch.float32, **kwargs: Any) -> HFLM:
+    """Load a local directory or hub id (hub only when the user names one), plus an adapter."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+    model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    return HFLM(model, tokenizer, name or path_or_id, **kwargs)
