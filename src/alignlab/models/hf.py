@@ -62,7 +62,7 @@ def decode(model: Any, prompt_ids: Sequence[Sequence[int]], params: SamplingPara
     ids, mask = left_pad(prompt_ids, pad_id)
     cache = DynamicCache()
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache=cache, use_cache=True, logits_to_keep=1)
     logits = out.logits[:, -1].float()                        # (B, V)
     next_pos = positions(mask)[:, -1] + 1                      # (B,)
     rows = torch.arange(len(prompt_ids))                       # original row of each live row
@@ -84,7 +84,7 @@ def decode(model: Any, prompt_ids: Sequence[Sequence[int]], params: SamplingPara
             rows, token, mask, next_pos = rows[keep], token[keep], mask[keep], next_pos[keep]
         mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                    past_key_values=cache, use_cache=True)
+                    cache=cache, use_cache=True)
         logits = out.logits[:, -1].float()
         next_pos = next_pos + 1
     return list(zip(tokens, logps, strict=True))
@@ -196,7 +196,9 @@ def load_hf(path_or_id: str, adapter: str | None = None, name: str | None = None
             dtype: torch.dtype = torch.float32, **kwargs: Any) -> HFLM:
     """Load a local directory or hub id (hub only when the user names one), plus an adapter."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a bar for a 1-second load is noise
     tokenizer = AutoTokenizer.from_pretrained(path_or_id)
     model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
     if adapter:
