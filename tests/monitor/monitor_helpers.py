@@ -55,3 +55,33 @@ def free_port() -> int:
 
 def chat(content: str, **extra: Any) -> dict[str, Any]:
     return {"model": "m", "messages": [{"role": "user", "content": content}], **extra}
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, in a thread (for a browser or a load)."""
+
+    def __init__(self, cfg: Any) -> None:
+        import uvicorn
+
+        from alignlab.monitor.server import create_app
+
+        self.url = f"http://{cfg.host}:{cfg.port}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(cfg), host=cfg.host,
+                                                    port=cfg.port, log_level="warning"))
+
+    def __enter__(self) -> LiveServer:
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
