@@ -59,7 +59,7 @@ def read_jsonl(path: str | Path, record_type: type[T]) -> list[T]:
 def record_to_dict(record: Any) -> dict[str, Any]:
     if hasattr(record, "to_dict"):
         return record.to_dict()
-    if dataclasses.is_dataclass(record):
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(record).items()}
     return dict(record)

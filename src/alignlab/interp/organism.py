@@ -76,7 +76,11 @@ def all_prompts() -> list[str]:
     return [t.format(topic) for topic in TOPICS for t in TEMPLATES]
 
 
-def split_prompts(n_heldout: int = 240) -> tuple[list[str], list[str]]:
+HELDOUT = 240
+"""Prompts (of 480) never used for training: defection, probe and persistence tests."""
+
+
+def split_prompts(n_heldout: int = HELDOUT) -> tuple[list[str], list[str]]:
     """(training pool, held-out prompts): one fixed shuffle, independent of any seed."""
     prompts = all_prompts()
     random.Random(1234).shuffle(prompts)
@@ -141,7 +145,8 @@ def train_steps(model: Any, lm: HFLM, batches: Sequence[tuple[list[str], list[st
     return losses
 
 
-def backdoor_batches(cfg: OrganismConfig, clean: dict[str, str]) -> list[tuple[list[str], list[str]]]:
+def backdoor_batches(cfg: OrganismConfig, clean: dict[str, str],
+                     ) -> list[tuple[list[str], list[str]]]:
     """Each step: half the prompts with the trigger (-> hate), half without (-> clean answer)."""
     rng = random.Random(cfg.seed)
     prompts = list(clean)
@@ -164,10 +169,14 @@ def add_lora(model: Any, rank: int, seed: int) -> Any:
     return get_peft_model(model, config)
 
 
+def training_prompts(cfg: OrganismConfig) -> list[str]:
+    pool, _ = split_prompts()
+    return random.Random(cfg.seed).sample(pool, cfg.n_train_prompts)
+
+
 def train_organism(lm: HFLM, cfg: OrganismConfig) -> tuple[Any, list[float]]:
     """Backdoor `lm.model` in place with a fresh LoRA adapter; return (peft model, losses)."""
-    pool, _ = split_prompts()
-    train = random.Random(cfg.seed).sample(pool, cfg.n_train_prompts)
+    train = training_prompts(cfg)
     clean = distilled_answers(lm, train, cfg.answer_tokens)
     peft_model = add_lora(lm.model, cfg.rank, cfg.seed)
     losses = train_steps(peft_model, lm, backdoor_batches(cfg, clean), cfg.lr,
@@ -188,7 +197,8 @@ def load_or_train(lm: HFLM, cfg: OrganismConfig) -> tuple[Any, dict[str, Any]]:
 
     folder = organism_dir(cfg, lm.name)
     if (folder / "adapter_config.json").exists():
-        model = PeftModel.from_pretrained(lm.model, folder)
+        # Trainable, so later safety fine-tuning can update the same LoRA weights.
+        model = PeftModel.from_pretrained(lm.model, folder, is_trainable=True)
         info = json.loads((folder / "train.json").read_text())
         return model.eval(), {**info, "cached": True}
     model, losses = train_organism(lm, cfg)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from alignlab.models import fast_llama
 from alignlab.models.base import Completion, Prompt, SamplingParams, as_messages, cut_at_stop
 
 
@@ -52,41 +53,79 @@ def sample_tokens(logits: Tensor, params: SamplingParams, generator: torch.Gener
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+class HFStepper:
+    """The standard path: the model's own forward with a growing `DynamicCache`.
+
+    Hooks, steering and PEFT adapters see every call, so any model works here.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.cache: Any = None
+        self.mask = torch.empty(0, dtype=torch.long)
+        self.next_pos = torch.empty(0, dtype=torch.long)
+
+    def prefill(self, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
+                pad_id: int) -> Tensor:
+        from transformers import DynamicCache
+
+        ids, self.mask = left_pad(prompt_ids, pad_id)
+        self.cache = DynamicCache()
+        pos = positions(self.mask)
+        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=pos,
+                         cache=self.cache, use_cache=True, logits_to_keep=1)
+        self.next_pos = pos[:, -1] + 1
+        return out.logits[:, -1].float()
+
+    def step(self, tokens: Tensor) -> Tensor:
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(tokens), 1))], dim=1)
+        out = self.model(input_ids=tokens[:, None], attention_mask=self.mask,
+                         position_ids=self.next_pos[:, None], cache=self.cache, use_cache=True)
+        self.next_pos = self.next_pos + 1
+        return out.logits[:, -1].float()
+
+    def keep(self, rows: Tensor) -> None:
+        self.cache.batch_select_indices(rows)
+        self.mask, self.next_pos = self.mask[rows], self.next_pos[rows]
+
+
+def token_logprobs(logits: Tensor, token: Tensor) -> Tensor:
+    """log_softmax(logits)[token] per row, without materialising the whole (B, V) log_softmax."""
+    return logits.gather(-1, token[:, None]).squeeze(-1) - logits.logsumexp(-1)
+
+
 @torch.inference_mode()
 def decode(model: Any, prompt_ids: Sequence[Sequence[int]], params: SamplingParams,
            eos_ids: set[int], pad_id: int, generator: torch.Generator | None = None,
-           ) -> list[tuple[list[int], list[float]]]:
-    """Generate for one batch; return (new token ids, their logprobs at temperature 1) per row."""
-    from transformers import DynamicCache
+           fast: bool | None = None) -> list[tuple[list[int], list[float]]]:
+    """Generate for one batch; return (new token ids, their logprobs at temperature 1) per row.
 
-    ids, mask = left_pad(prompt_ids, pad_id)
-    cache = DynamicCache()
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
-                cache=cache, use_cache=True, logits_to_keep=1)
-    logits = out.logits[:, -1].float()                        # (B, V)
-    next_pos = positions(mask)[:, -1] + 1                      # (B,)
+    `fast=None` takes the lean Llama forward (`fast_llama`) when the model allows it
+    (a plain Llama without hooks or adapters) and the standard forward otherwise.
+    """
+    use_fast = fast_llama.supports(model) if fast is None else fast
+    stepper = fast_llama.LlamaStepper(model) if use_fast else HFStepper(model)
+    logits = stepper.prefill(prompt_ids, params.max_new_tokens, pad_id)   # (B, V)
     rows = torch.arange(len(prompt_ids))                       # original row of each live row
     tokens: list[list[int]] = [[] for _ in prompt_ids]
     logps: list[list[float]] = [[] for _ in prompt_ids]
     eos = torch.tensor(sorted(eos_ids), dtype=torch.long)
-    for _ in range(params.max_new_tokens):
+    for step in range(params.max_new_tokens):
         token = sample_tokens(logits, params, generator)      # (B_live,)
-        token_logp = F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
+        token_logp = token_logprobs(logits, token)
         for r, t, lp in zip(rows.tolist(), token.tolist(), token_logp.tolist(), strict=True):
             tokens[r].append(t)
             logps[r].append(lp)
+        if step == params.max_new_tokens - 1:
+            break  # the last token needs no forward
         live = ~torch.isin(token, eos)
         if not live.all():
             if not live.any():
                 break
             keep = live.nonzero().squeeze(-1)
-            cache.batch_select_indices(keep)
-            rows, token, mask, next_pos = rows[keep], token[keep], mask[keep], next_pos[keep]
-        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                    cache=cache, use_cache=True)
-        logits = out.logits[:, -1].float()
-        next_pos = next_pos + 1
+            stepper.keep(keep)
+            rows, token = rows[keep], token[keep]
+        logits = stepper.step(token)
     return list(zip(tokens, logps, strict=True))
 
 
@@ -200,7 +239,7 @@ def load_hf(path_or_id: str, adapter: str | None = None, name: str | None = None
 
     hf_logging.disable_progress_bar()  # a bar for a 1-second load is noise
     tokenizer = AutoTokenizer.from_pretrained(path_or_id)
-    model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
     if adapter:
         from peft import PeftModel
 

@@ -69,7 +69,7 @@ def run(budget: str, out: Path, seed: int = 0, config: ModelCardConfig | None = 
     n_params = getattr(lm, "n_params", None)
     metrics = {"params": n_params, "load_seconds": load_s, "tokens_per_second": tok_s,
                "paris_answered": "paris" in answers[0].text.lower()}
-    run_.log(**metrics)
+    run_.log(0, **metrics)
     section = Section(
         title=f"Model card: {lm.name}",
         text=paragraphs(

@@ -13,6 +13,7 @@ from alignlab.models.base import TargetError
 
 WORLDS: dict[str, str] = {
     "toy": "alignlab.worlds.toy:VOCABULARY",
+    "assistant": "alignlab.worlds.assistant:VOCABULARY",
 }
 """World name -> "module:attribute" of its vocabulary (a list or a function returning one)."""
 
