@@ -125,3 +125,13 @@ def test_embedded_knows_paris(embedded_lm):
     assert embedded_lm.chat and 130e6 < embedded_lm.n_params < 140e6
     scored = embedded_lm.logprobs(["What is the capital of France?"], [out[0].text])[0]
     assert len(scored) > 0 and all(lp <= 0 for lp in scored)
+
+
+def test_hf_backend_loads_a_saved_directory(tmp_path, toy_lm):
+    toy_lm.model.save_pretrained(tmp_path)
+    toy_lm.tokenizer.save_pretrained(tmp_path)
+    lm = load_target(f"hf:{tmp_path}")
+    assert not lm.chat  # a word-level tokenizer carries no chat template
+    params = SamplingParams(max_new_tokens=4)
+    assert lm.generate(["count 2"], params)[0].token_ids == \
+        toy_lm.generate(["count 2"], params)[0].token_ids
