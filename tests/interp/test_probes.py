@@ -37,9 +37,11 @@ def test_separable_data_near_one(probe):
 
 @pytest.mark.parametrize("probe", ["mean_diff", "logistic"])
 def test_shuffled_labels_near_half(probe):
-    x, y = synthetic()
+    # Many rows: with few, cross-validation on shuffled labels leans below 0.5 (the held-out
+    # fold's class means sit opposite the training folds').
+    x, y = synthetic(n=1000)
     shuffled = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
-    assert abs(cv_auroc(x, shuffled, probe) - 0.5) < 0.12
+    assert abs(cv_auroc(x, shuffled, probe) - 0.5) < 0.08
 
 
 def test_layer_sweep_finds_the_informative_layer(tmp_path):

