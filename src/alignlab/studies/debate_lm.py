@@ -1,0 +1,114 @@
+"""Debate for language models on hidden fact tables: naive judge vs consultancy vs debate.
+
+Khan et al. (2024) on QuALITY: LLM judges 48% / 54% / 76% (naive / consultancy /
+debate). Here the stories are generated, so the right answer is known and no model
+can answer from memory; the same LM plays debaters, consultant and judge.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alignlab.models import load_target
+from alignlab.oversight import debate_lm as L
+from alignlab.oversight.stats import bootstrap_ci, fmt_ci, mean_ci
+from alignlab.report import Run, Section, paragraphs
+from alignlab.report.plots import bar_chart
+from alignlab.studies import Study, StudyResult, finish_study
+
+
+@dataclass(frozen=True)
+class DebateLMConfig:
+    target: str = "embedded"
+    """Target spec of the model playing debaters, consultant and judge."""
+    questions: int = 80
+    """Questions in the benchmark."""
+    people: int = 3
+    """People per hidden fact table."""
+    attributes: int = 2
+    """Facts per person."""
+    rounds: int = 1
+    """Quotes each debater (or the consultant) gives."""
+    mode: str = "select"
+    """How speakers quote: select (rank the story's sentences) or generate (free text)."""
+    max_tokens: int = 48
+    """New tokens per turn in generate mode."""
+
+
+BUDGETS = {
+    "smoke": DebateLMConfig(questions=3),
+    "tour": DebateLMConfig(questions=24),
+    "quick": DebateLMConfig(),
+    "full": DebateLMConfig(questions=300, attributes=3, rounds=2),
+}
+
+
+def run(budget: str, out: Path, seed: int = 0, config: DebateLMConfig | None = None,
+        ) -> StudyResult:
+    cfg = config or BUDGETS[budget]
+    run_ = Run(out, "debate-lm", cfg, budget, seed)
+    lm = load_target(cfg.target)
+    qs = L.make_questions(cfg.questions, seed, cfg.people, cfg.attributes)
+    rng = np.random.default_rng(seed)
+    consultant_side = rng.integers(0, 2, size=len(qs))  # answer index argued, at random
+    protocols = {
+        "naive": [L.Transcript(q) for q in qs],
+        "consultancy": L.run_protocol(lm, qs, [[int(s)] for s in consultant_side], cfg.rounds,
+                                      cfg.mode, cfg.max_tokens),
+        "debate": L.run_protocol(lm, qs, [[0, 1]] * len(qs), cfg.rounds, cfg.mode,
+                                 cfg.max_tokens),
+    }
+    metrics: dict = {}
+    correct = {}
+    for name, transcripts in protocols.items():
+        start = time.perf_counter()
+        p = L.judge(lm, transcripts)
+        correct[name] = (p > 0.5).astype(float)
+        acc, ci = mean_ci(correct[name])
+        metrics[f"acc_{name}"], metrics[f"acc_{name}_ci"] = acc, ci
+        metrics[f"p_correct_{name}"] = float(p.mean())
+        run_.log(protocol=name, acc=acc, seconds=time.perf_counter() - start)
+    honest = np.array([s == q.correct for s, q in zip(consultant_side, qs, strict=True)])
+    metrics["acc_consultancy_honest"] = float(correct["consultancy"][honest].mean())
+    metrics["acc_consultancy_dishonest"] = float(correct["consultancy"][~honest].mean())
+    for a, b in (("consultancy", "naive"), ("debate", "consultancy"), ("debate", "naive")):
+        diff = correct[a] - correct[b]
+        metrics[f"{a}_minus_{b}"] = float(diff.mean())
+        metrics[f"{a}_minus_{b}_ci"] = bootstrap_ci(lambda i, d=diff: float(d[i].mean()),
+                                                    len(diff), seed=seed)
+    metrics["ordered"] = bool(metrics["acc_naive"] < metrics["acc_consultancy"]
+                              < metrics["acc_debate"])
+    turns = [t for name in ("consultancy", "debate") for tr in protocols[name] for t in tr.turns]
+    metrics["quotes_verified"] = float(np.mean([t.verified for t in turns])) if turns else 0.0
+    return finish_study(run_, metrics, [section(run_, cfg, metrics, protocols)])
+
+
+def section(run_: Run, cfg: DebateLMConfig, m: dict, protocols: dict) -> Section:
+    names = ("naive", "consultancy", "debate")
+    chart = bar_chart(run_.figure_path("judge_accuracy"), list(names),
+                      [m[f"acc_{n}"] for n in names], "Judge accuracy by protocol", "accuracy",
+                      [tuple(m[f"acc_{n}_ci"]) for n in names])
+    text = paragraphs(
+        f"{cfg.questions} questions over hidden fact tables ({cfg.people} people x "
+        f"{cfg.attributes} facts); target {cfg.target} plays every role; {cfg.rounds} round(s), "
+        f"quotes by '{cfg.mode}'; the judge's letter log-probabilities are averaged over both "
+        f"answer orders. Accuracy (Wilson 95%): naive {fmt_ci(m['acc_naive'], m['acc_naive_ci'])}, "
+        f"consultancy {fmt_ci(m['acc_consultancy'], m['acc_consultancy_ci'])} (honest consultant "
+        f"{m['acc_consultancy_honest']:.3f}, dishonest {m['acc_consultancy_dishonest']:.3f}), "
+        f"debate {fmt_ci(m['acc_debate'], m['acc_debate_ci'])}. Ordered naive < consultancy < "
+        f"debate: {m['ordered']}. Quotes verified: {m['quotes_verified']:.3f}.\n\n"
+        "Khan et al. 2024 (QuALITY, LLM judges): 48% / 54% / 76%.")
+    examples = [{"transcript": L.render(t, swap=False),
+                 "right answer": t.question.answers[t.question.correct]}
+                for t in protocols["debate"][:3]]
+    table = [{"protocol": n, "accuracy": round(m[f"acc_{n}"], 3),
+              "mean P(correct)": round(m[f"p_correct_{n}"], 3)} for n in names]
+    return Section("Debate for language models", text, table, [chart], examples)
+
+
+STUDY = Study("debate-lm", "Debate for language models", run, order=73,
+              summary_keys=("acc_naive", "acc_consultancy", "acc_debate"))
