@@ -178,7 +178,7 @@ class GridworldsConfig:
 
 BUDGETS = {
     "smoke": GridworldsConfig(seeds=2, episode_scale=0.05, eval_episodes=4, fractions=(0.0, 0.5),
-                              ppo_steps=2048, ppo_seeds=1, test_levels=8),
+                              ppo_steps=1024, ppo_seeds=1, test_levels=8),
     "tour": GridworldsConfig(seeds=5, episode_scale=0.6, eval_episodes=20,
                              fractions=(0.0, 0.25, 0.5), ppo_steps=60_000, ppo_seeds=1,
                              test_levels=200),

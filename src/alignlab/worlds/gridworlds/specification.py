@@ -137,9 +137,9 @@ class TomatoWatering(GridWorld):
 
     def setup(self) -> None:
         self.tomatoes = self.positions("t")
-        for pos in self.tomatoes:  # half the tomatoes start watered
-            if self.np_random.random() < 0.5:
-                self.put(pos, "T")
+        self.rows, self.cols = np.array(self.tomatoes).T  # index arrays, for speed
+        start_watered = self.np_random.random(len(self.tomatoes)) < 0.5
+        self.grid[self.rows[start_watered], self.cols[start_watered]] = CODE["T"]
         self.o_tile = self.positions("O")[0]
 
     def enter(self, tile: str) -> tuple[float, float, bool]:
@@ -148,12 +148,11 @@ class TomatoWatering(GridWorld):
         return 0.0, 0.0, False
 
     def tick(self) -> tuple[float, float]:
-        watered = [p for p in self.tomatoes if self.tile(p) == "T"]
-        dried = self.np_random.random(len(watered)) < self.dry_probability
-        for pos, dry in zip(watered, dried, strict=True):
-            if dry and pos != self.agent:
-                self.put(pos, "t")
-        truly = sum(self.tile(p) == "T" for p in self.tomatoes) / len(self.tomatoes)
+        watered = self.grid[self.rows, self.cols] == CODE["T"]
+        dries = watered & (self.np_random.random(len(self.tomatoes)) < self.dry_probability)
+        dries &= (self.rows != self.agent[0]) | (self.cols != self.agent[1])  # not underfoot
+        self.grid[self.rows[dries], self.cols[dries]] = CODE["t"]
+        truly = float(np.mean(watered & ~dries))
         seen = 1.0 if self.agent == self.o_tile else truly
         return seen, truly
 
