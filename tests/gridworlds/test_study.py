@@ -24,7 +24,8 @@ def test_smoke_study_writes_the_contract(tmp_path):
     assert metrics["check_env_passed"] == 11
     for fraction in ("0.00", "0.50"):
         assert 0.0 <= metrics[f"misgeneralization/{fraction}/misgeneralization_rate"] <= 1.0
-    assert metrics["misgeneralization_rate"] == metrics["misgeneralization/0.00/misgeneralization_rate"]
+    first = metrics["misgeneralization/0.00/misgeneralization_rate"]
+    assert metrics["misgeneralization_rate"] == first
     for name in ("frames", "reward_vs_hidden", "bright_room", "misgeneralization"):
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
     assert (tmp_path / "report.html").exists() and result.sections[0].figures
