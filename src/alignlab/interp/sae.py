@@ -112,7 +112,7 @@ def train_sae(acts: Tensor, cfg: SAEConfig) -> tuple[SAE, list[float]]:
             if cfg.kind == "topk":  # unit decoder rows, so latent sizes mean the same
                 with torch.no_grad():
                     sae.W_dec /= sae.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-            losses.append(float(loss))
+            losses.append(loss.detach().item())
             bar.advance(task)
     return sae.eval(), losses
 
