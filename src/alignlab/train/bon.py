@@ -44,7 +44,8 @@ def bon_kl(n: int) -> float:
 def bon_weights(pool: int, n: int) -> Tensor:
     """(pool,) probability that the i-th lowest-scored sample is the best of a random n-subset."""
     i = torch.arange(1, pool + 1, dtype=torch.float64)
-    log_w = (torch.lgamma(i) - torch.lgamma(i - n + 1) - torch.lgamma(torch.tensor(n, dtype=torch.float64))
+    # log C(i−1, n−1) − log C(pool, n); rows with i < n get weight 0 below
+    log_w = (torch.lgamma(i) - torch.lgamma((i - n + 1).clamp(min=1)) - math.lgamma(n)
              - (math.lgamma(pool + 1) - math.lgamma(n + 1) - math.lgamma(pool - n + 1)))
     weights = torch.where(i >= n, log_w.exp(), torch.zeros_like(i))
     return weights / weights.sum()  # removes rounding drift; the sum is 1 exactly in theory

@@ -130,7 +130,8 @@ def train_reward(rm: RewardModel, chosen: Sequence[Sequence[int]],
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                record = {"loss": float(loss), "accuracy": float((good > bad).float().mean())}
+                record = {"loss": float(loss.detach()),
+                          "accuracy": float((good > bad).float().mean())}
                 history.append(record)
                 if run is not None:
                     run.log(len(history), **record)

@@ -90,7 +90,7 @@ def train_sft(lm: HFLM, prompts: Sequence[str], completions: Sequence[str],
             optimizer.step()
             kl_batch = [prompt_ids[i] for i in batch[:config.kl_prompts]]
             kl = sampled_kl(lm, ref, kl_batch, config.max_new_tokens, generator)
-            record = {"loss": float(loss), "kl": kl}
+            record = {"loss": float(loss.detach()), "kl": kl}
             history.append(record)
             if run is not None:
                 run.log(step + 1, **record)
