@@ -43,6 +43,13 @@ from alignlab.train.common import (
 # ---------------------------------------------------------------- adapters
 
 
+def seeded_lora(lm: HFLM, config: AlignConfig) -> HFLM:
+    """Attach the adapter with a seeded initialisation, so every process and every
+    restart of a run starts from the same adapter whatever ran before."""
+    torch.manual_seed(config.seed)
+    return apply_lora(lm, config)
+
+
 def attach_lora(lm: HFLM, r: int = 16, alpha: int = 32,
                 targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")) -> HFLM:
     """Wrap `lm.model` in a fresh LoRA adapter (in place); rank 0 leaves it untouched."""
@@ -166,7 +173,7 @@ def sft_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignC
     logps = sequence_logprobs(model, [data.prompts[i] for i in idx],
                               [data.chosen[i] for i in idx], pad_id)
     loss = -torch.cat(logps).mean()
-    return loss, {"loss": float(loss)}
+    return loss, {"loss": float(loss.detach())}
 
 
 def preference_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
@@ -184,9 +191,9 @@ def preference_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config:
     rejected_ratio = sums[n:] - data.ref_rejected[rows]
     margin = chosen_ratio - rejected_ratio
     loss = PREFERENCE_LOSSES[config.loss](margin, config.beta)
-    return loss, {"loss": float(loss), "accuracy": float((margin > 0).float().mean()),
-                  "margin": float(margin.mean()), "chosen_logratio": float(chosen_ratio.mean()),
-                  "rejected_logratio": float(rejected_ratio.mean())}
+    return loss, {"loss": float(loss.detach()), "accuracy": float((margin.detach() > 0).float().mean()),
+                  "margin": float(margin.detach().mean()), "chosen_logratio": float(chosen_ratio.detach().mean()),
+                  "rejected_logratio": float(rejected_ratio.detach().mean())}
 
 
 def batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
@@ -216,8 +223,7 @@ def train(lm: HFLM, data: Encoded, config: AlignConfig, run: Any = None, show: b
     batch and DistributedDataParallel averages the gradients, so every rank holds the
     same weights after every step; rank 0 alone writes logs and checkpoints.
     """
-    apply_lora(lm, config)
-    torch.manual_seed(config.seed)
+    seeded_lora(lm, config)
     rank, world = dist_.rank_and_world()
     model = dist_.wrap(lm.model.train())
     optimizer = torch.optim.AdamW(trainable(lm.model), lr=config.lr)
@@ -252,7 +258,7 @@ def train_sft(lm: HFLM, prompts: Sequence[Prompt], completions: Sequence[str],
     from dataclasses import replace
 
     config = replace(config, loss="sft")
-    apply_lora(lm, config)
+    seeded_lora(lm, config)
     return train(lm, encode(lm, prompts, completions), config, run, show)
 
 
@@ -260,5 +266,5 @@ def train_dpo(lm: HFLM, prompts: Sequence[Prompt], chosen: Sequence[str],
               rejected: Sequence[str], config: AlignConfig, run: Any = None, show: bool = True,
               ) -> list[dict[str, float]]:
     """DPO (or IPO) on preference pairs, reference log-probs computed once up front."""
-    apply_lora(lm, config)  # before encoding, so the reference is "adapter off"
+    seeded_lora(lm, config)  # before encoding, so the reference is "adapter off"
     return train(lm, encode(lm, prompts, chosen, rejected), config, run, show)
