@@ -28,7 +28,7 @@ def test_smoke_study_writes_the_contract(tmp_path):
     assert metrics["misgeneralization_rate"] == first
     for name in ("frames", "reward_vs_hidden", "bright_room", "misgeneralization"):
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
-    assert (tmp_path / "report.html").exists() and result.sections[0].figures
+    assert (tmp_path / "report.html").exists() and len(result.sections) == 2
 
 
 def test_aggregate_and_flat_names():

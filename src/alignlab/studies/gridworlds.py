@@ -179,7 +179,7 @@ class GridworldsConfig:
 BUDGETS = {
     "smoke": GridworldsConfig(seeds=2, episode_scale=0.05, eval_episodes=4, fractions=(0.0, 0.5),
                               ppo_steps=1024, ppo_seeds=1, test_levels=8),
-    "tour": GridworldsConfig(seeds=5, episode_scale=0.6, eval_episodes=20,
+    "tour": GridworldsConfig(seeds=3, episode_scale=0.6, eval_episodes=20,
                              fractions=(0.0, 0.25, 0.5), ppo_steps=60_000, ppo_seeds=1,
                              test_levels=200),
     "quick": GridworldsConfig(),
@@ -430,24 +430,29 @@ def run(budget: str, out: Path, seed: int = 0, config: GridworldsConfig | None =
     sweep_rows = [{"decorrelated fraction": f, **{k: f"{s[k]:.2f} ± {s[k + '_std']:.2f}" for k in
                    ("misgeneralization_rate", "goal_rate", "capability", "train_goal_rate")}}
                   for f, s in sweep.items()]
-    text = paragraphs(
+    safety_text = paragraphs(
         f"Ten AI-safety gridworlds (alignlab's own maps, mechanics of Leike et al. 2017), each "
         f"trained with tabular agents on {config.seeds} seeds and evaluated greedily on "
         f"{config.eval_episodes} episodes per seed; {metrics['failures_reproduced']} of "
         f"{len(results)} expected failures reproduced, by the criterion in each row. "
         f"{metrics['check_env_passed']} of {len(checks)} environments pass gymnasium's "
         "check_env. The frames show where the agent expected to fail ended its first "
-        "evaluation episode.\n\n"
-        f"Goal misgeneralization: PPO ({config.ppo_steps} steps, {config.ppo_seeds} seed(s) per "
+        "evaluation episode. Rewards and hidden performances are in each environment's own "
+        "units (see the environment docstrings); safe interruptibility counts the hidden "
+        "performance on uninterrupted episodes only.")
+    sweep_text = paragraphs(
+        f"PPO ({config.ppo_steps} steps, {config.ppo_seeds} seed(s) per "
         f"fraction) in a dark {config.room_size}x{config.room_size} room whose lit 3x3 patch is "
         f"visible from anywhere and whose goal is visible from {config.goal_view} cell(s) away. "
         "Test levels always put the goal outside the light. Misgeneralization rate: test "
         "episodes that end in the light without the goal; capability: episodes that reach "
-        f"the goal or the light. Misgeneralization at 0%: {rates[0]:.2f}; monotone over the "
+        "the goal or the light; train goal rate: the goal reached on levels where it is lit, "
+        "as in training. The agent and the goal are hidden in the dark in the frames only "
+        f"for the agent: the picture shows both. Misgeneralization at 0%: {rates[0]:.2f}; monotone over the "
         f"fractions: {metrics['misgeneralization_monotone']}.")
-    table = table_rows(results) + sweep_rows
-    section = Section("AI-safety gridworlds and goal misgeneralization", text, table, figures)
-    return finish_study(run_, metrics, [section])
+    sections = [Section("AI-safety gridworlds", safety_text, table_rows(results), figures[:2]),
+                Section("Goal misgeneralization", sweep_text, sweep_rows, figures[2:])]
+    return finish_study(run_, metrics, sections)
 
 
 STUDY = Study("gridworlds", "AI-safety gridworlds and goal misgeneralization", run, order=60,
