@@ -3,7 +3,7 @@ while 120 loopback clients send requests (plain, streamed, blocked). Every respo
 client received in full must have a complete journal row with the same content, and every
 stream cut short must have left at least its open row: `lost_records` counts the misses.
 
-The default test runs 2 kills; the slow one runs 8 and prints the figure for the record.
+The default test runs 1 kill; the slow one runs 8. Both print the figure (pytest -s).
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ def _report(stats: dict[str, int]) -> None:
 
 
 def test_sigkill_under_load_loses_no_record(files):
-    stats = crash_drill(files, kills=2)
+    stats = crash_drill(files, kills=1)
     _report(stats)
-    assert stats["responses_received"] > 50
+    assert stats["responses_received"] >= 20
     assert stats["lost_records"] == 0
 
 

@@ -40,6 +40,7 @@ def browser():
 
 
 def test_flagged_exchange_appears_and_can_be_reviewed(browser, files, monkeypatch):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -52,12 +53,14 @@ def test_flagged_exchange_appears_and_can_be_reviewed(browser, files, monkeypatc
             rid = r.json()["alignlab"]["request_id"]
             assert client.get("/dashboard").status_code == 403  # admin token required
         browser.get(f"{server.url}/dashboard?token=t0k")
-        wait = WebDriverWait(browser, 20)
-        row = wait.until(lambda d: d.find_elements(By.ID, f"row-{rid}"))[0]
-        assert "flagged" in row.text and "watch" in row.text and "watchword" in row.text
+        wait = WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException])
+        # The page re-renders every second, so each step looks its element up afresh.
+        text = wait.until(lambda d: d.find_element(By.ID, f"row-{rid}").text)
+        assert "flagged" in text and "watch" in text and "watchword" in text
         total = wait.until(lambda d: d.find_element(By.ID, "count-total").text.split()[0])
         assert total == "2"
-        row.find_element(By.CSS_SELECTOR, "button.upheld").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"#row-{rid} button.upheld")
+                   .click() or True)
         wait.until(lambda d: not d.find_elements(By.ID, f"row-{rid}")
                    or "upheld" in d.find_element(By.ID, f"row-{rid}").text)
         journal = Journal(files["db"])

@@ -42,6 +42,7 @@ from alignlab.monitor.checks import CHECK_KINDS, FAST_KINDS, CheckFn, Finding
 ACTIONS = ("allow", "flag", "redact", "block")
 RANK = {a: i for i, a in enumerate(ACTIONS)}
 STAGES = ("input", "output")
+BUILT_IN = Path(__file__).parent / "policies"
 
 
 @dataclass(frozen=True)
@@ -171,12 +172,16 @@ def policy_from_dict(data: Any, where: str = "policy",
 
 
 def load_policy(path: str | Path | None) -> Policy:
-    """Read a YAML policy file; None gives the empty policy (a bare proxy)."""
+    """Read a YAML policy file or a built-in one by name (`default`, `strict`); None gives
+    the empty policy (a bare proxy that only journals)."""
     if path is None:
         return Policy(name="none")
     path = Path(path)
+    if not path.exists() and (BUILT_IN / f"{path}.yaml").exists():
+        path = BUILT_IN / f"{path}.yaml"
     if not path.exists():
-        raise FileNotFoundError(f"policy file not found: {path}")
+        raise FileNotFoundError(f"policy file not found: {path} (built-in policies: "
+                                f"{', '.join(sorted(p.stem for p in BUILT_IN.glob('*.yaml')))})")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
