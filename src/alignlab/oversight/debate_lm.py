@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alignlab.models import LM, Messages, Prompt, SamplingParams
+from alignlab.oversight.scoring import option_logprobs
 
 NAMES = ("Ava", "Ben", "Cleo", "Dev", "Esme", "Finn", "Gus", "Hana", "Ivo", "Jade",
          "Kit", "Lena", "Milo", "Nora", "Otto", "Pia")
@@ -200,9 +201,8 @@ def judge(lm: LM, transcripts: Sequence[Transcript]) -> np.ndarray:
     averaged over both answer orders."""
     prompts: list[Prompt] = [[SYSTEM, {"role": "user", "content": render(t, swap)}]
                              for t in transcripts for swap in (False, True)]
-    lp = {c: np.array([sum(x) for x in lm.logprobs(prompts, [c] * len(prompts))])
-          for c in "AB"}
-    first = (lp["A"] - lp["B"]).reshape(-1, 2)           # (N, orders): + favours slot A
+    lp = option_logprobs(lm, prompts, ["A", "B"])
+    first = (lp[:, 0] - lp[:, 1]).reshape(-1, 2)         # (N, orders): + favours slot A
     # In order 0, slot A holds answers[0]; in the swapped order it holds answers[1].
     favour_0 = (first[:, 0] - first[:, 1]) / 2
     correct = np.array([t.question.correct for t in transcripts])

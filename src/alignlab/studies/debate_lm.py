@@ -67,7 +67,7 @@ def run(budget: str, out: Path, seed: int = 0, config: DebateLMConfig | None = N
     for name, transcripts in protocols.items():
         start = time.perf_counter()
         p = L.judge(lm, transcripts)
-        correct[name] = (p > 0.5).astype(float)
+        correct[name] = (p > 0.5) + 0.5 * (p == 0.5)  # an exact tie is a coin flip
         acc, ci = mean_ci(correct[name])
         metrics[f"acc_{name}"], metrics[f"acc_{name}_ci"] = acc, ci
         metrics[f"p_correct_{name}"] = float(p.mean())
