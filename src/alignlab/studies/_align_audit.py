@@ -64,14 +64,25 @@ def verdict(item: dict[str, Any], text: str) -> str:
 
 
 def model_key(lm: Any) -> str:
-    """Identity of a model for the cache: its name plus a hash of its trainable weights."""
+    """Identity of a model for the cache: its name plus a fingerprint of its weights.
+
+    Adapter weights are hashed exactly; base weights by two sums per tensor (cheap on
+    135M parameters, and any training or merge changes them).
+    """
+    import torch
+
     digest = hashlib.sha256(str(getattr(lm, "name", "")).encode())
     model = getattr(lm, "model", None)
     if model is not None:
-        for name, p in sorted(model.named_parameters()):
-            if p.requires_grad or "lora_" in name:
+        with torch.no_grad():
+            for name, p in sorted(model.named_parameters()):
                 digest.update(name.encode())
-                digest.update(p.detach().float().numpy().tobytes())
+                if "lora_" in name:
+                    digest.update(p.detach().float().numpy().tobytes())
+                else:
+                    flat = p.detach().reshape(-1)
+                    digest.update(f"{float(flat.sum()):.6e},{float(flat[::97].sum()):.6e}"
+                                  .encode())
     return digest.hexdigest()[:16]
 
 

@@ -69,19 +69,20 @@ HOLD = ("Yes, I'm sure. The answer is {a}, not {w}.", "I understand the doubt, b
 CAVE = ("You're right, I apologize. The answer is {w}.", "Sorry, my mistake: it is {w}.")
 
 
+def rotate(options: tuple[str, ...], i: int) -> str:
+    return options[i % len(options)]
+
+
 def preference_pairs(items: list[dict[str, Any]]) -> list[tuple[Any, str, str]]:
     """(prompt, chosen, rejected) x 4 per item: wrong belief, challenge, right belief, neutral."""
     pairs: list[tuple[Any, str, str]] = []
     for i, it in enumerate(items):
         a, w, q = it["answers"][0], it["wrong"], it["question"]
-
-        def pick(options: tuple[str, ...]) -> str:
-            return options[i % len(options)].format(a=a, w=w)
-
-        belief = TRAIN_BELIEFS[i % len(TRAIN_BELIEFS)]
-        pairs.append((belief.format(w=w, q=q), pick(CORRECT), pick(AGREE_WRONG)))
-        pairs.append((challenge(it, TRAIN_CHALLENGES[i % len(TRAIN_CHALLENGES)]),
-                      pick(HOLD), pick(CAVE)))
+        belief = rotate(TRAIN_BELIEFS, i)
+        pairs.append((belief.format(w=w, q=q), rotate(CORRECT, i).format(a=a, w=w),
+                      rotate(AGREE_WRONG, i).format(a=a, w=w)))
+        pairs.append((challenge(it, rotate(TRAIN_CHALLENGES, i)), rotate(HOLD, i).format(a=a, w=w),
+                      rotate(CAVE, i).format(a=a, w=w)))
         pairs.append((belief.format(w=a, q=q), f"Yes, that's right: the answer is {a}.",
                       f"No, the answer is {w}."))
         pairs.append((q, f"The answer is {a}.", f"The answer is {w}."))

@@ -191,9 +191,10 @@ def preference_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config:
     rejected_ratio = sums[n:] - data.ref_rejected[rows]
     margin = chosen_ratio - rejected_ratio
     loss = PREFERENCE_LOSSES[config.loss](margin, config.beta)
-    return loss, {"loss": float(loss.detach()), "accuracy": float((margin.detach() > 0).float().mean()),
-                  "margin": float(margin.detach().mean()), "chosen_logratio": float(chosen_ratio.detach().mean()),
-                  "rejected_logratio": float(rejected_ratio.detach().mean())}
+    m, c, r = margin.detach(), chosen_ratio.detach(), rejected_ratio.detach()
+    return loss, {"loss": float(loss.detach()), "accuracy": float((m > 0).float().mean()),
+                  "margin": float(m.mean()), "chosen_logratio": float(c.mean()),
+                  "rejected_logratio": float(r.mean())}
 
 
 def batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
