@@ -58,8 +58,8 @@ def test_sft_two_steps_change_parameters_and_log_kl(lm, data, tmp_path):
     prompts, a, _ = data
     before = snapshot(lm.model)
     run = Run(tmp_path, "sft-test")
-    history = train_sft(lm, prompts, a, SFTConfig(batch_size=4, max_steps=2, kl_prompts=2,
-                                                  max_new_tokens=4), run, show=False)
+    history = train_sft(lm, prompts, a, SFTConfig(batch_size=4, max_steps=2, kl_rows=2), run,
+                        show=False)
     assert len(history) == 2 and all("kl" in h for h in history)
     assert_all_changed(before, lm.model)
     assert [m["step"] for m in read_metrics(tmp_path)] == [1, 2]
@@ -85,7 +85,7 @@ def test_dpo_two_steps_change_parameters(lm, data):
     prompts, a, b = data
     before = snapshot(lm.model)
     history = train_dpo(lm, prompts, a, b, DPOConfig(batch_size=4, max_steps=2, lr=1e-2,
-                                                     kl_prompts=2, max_new_tokens=4),
+                                                     kl_rows=2),
                         show=False)
     assert len(history) == 2 and all("kl" in h for h in history)
     assert_all_changed(before, lm.model)
@@ -93,8 +93,8 @@ def test_dpo_two_steps_change_parameters(lm, data):
 
 def test_dpo_with_lora_trains_only_the_adapter_and_resumes(lm, data, tmp_path):
     prompts, a, b = data
-    config = DPOConfig(loss="ipo", batch_size=4, max_steps=2, lr=1e-2, kl_prompts=2,
-                       max_new_tokens=4, lora_r=2, checkpoint_every=1)
+    config = DPOConfig(loss="ipo", batch_size=4, max_steps=2, lr=1e-2, kl_rows=2, lora_r=2,
+                       checkpoint_every=1)
     train_dpo(lm, prompts, a, b, config, Run(tmp_path, "dpo-test"), show=False)
     lora = {n: p for n, p in lm.model.named_parameters() if "lora_" in n}
     assert lora and all(p.requires_grad for p in lora.values())

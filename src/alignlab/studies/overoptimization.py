@@ -65,6 +65,8 @@ class OveroptConfig:
     """Preference counts (the data sweep, at the smallest width)."""
     size_sweep_count: int = 1000
     """Preference count used for the size sweep."""
+    rm_pair_passes: int = 8000
+    """Pairs seen per RM in training (epochs = this / count, between 2 and 16)."""
     ensemble_k: int = 5
     """Members of the conservative ensemble (copies of the main proxy's recipe)."""
     ensemble_lambda: float = 1.0
@@ -77,9 +79,9 @@ class OveroptConfig:
     """Independent pools; the first half fits Gao's form, the rest measures R²."""
     rl_seeds: int = 3
     """PPO runs against the main proxy; all but the last fit the RL form."""
-    rl_steps: int = 60
+    rl_steps: int = 40
     """PPO steps per run."""
-    rl_eval_every: int = 5
+    rl_eval_every: int = 4
     """Evaluate gold, proxy and KL every this many steps."""
     rl_eval_prompts: int = 256
     """Prompts per evaluation (one sample each)."""
@@ -90,8 +92,7 @@ class OveroptConfig:
     """PPO settings (steps come from rl_steps)."""
     dpo_betas: tuple[float, ...] = (0.1, 0.5)
     """DPO β values tried on the main preference set."""
-    dpo: DPOConfig = DPOConfig(lr=2e-3, epochs=4, batch_size=32, kl_prompts=8,
-                               max_new_tokens=12)
+    dpo: DPOConfig = DPOConfig(lr=2e-3, epochs=4, batch_size=32, kl_rows=8)
     """DPO settings (β comes from dpo_betas)."""
 
     @property
@@ -102,11 +103,11 @@ class OveroptConfig:
 
 BUDGETS = {
     "smoke": OveroptConfig(demos=200, sft_epochs=1, rm_widths=(4, 8, 16), pref_counts=(16, 32, 64),
-                           size_sweep_count=32, ensemble_k=2, bon_prompts=4, bon_pool=8,
-                           bon_seeds=2, rl_seeds=2, rl_steps=2, rl_eval_every=1,
+                           size_sweep_count=32, rm_pair_passes=64, ensemble_k=2, bon_prompts=4,
+                           bon_pool=8, bon_seeds=2, rl_seeds=2, rl_steps=2, rl_eval_every=1,
                            rl_eval_prompts=8, rl_ensemble=False, dpo_betas=(0.1,),
                            ppo=replace(OveroptConfig.ppo, batch_prompts=8, minibatch=8),
-                           dpo=replace(OveroptConfig.dpo, epochs=1, batch_size=16, kl_prompts=2)),
+                           dpo=replace(OveroptConfig.dpo, epochs=1, batch_size=16, kl_rows=2)),
     "tour": OveroptConfig(bon_prompts=32, bon_seeds=4, rl_seeds=2, rl_steps=30,
                           rl_ensemble=False, dpo_betas=(0.1,)),
     "quick": OveroptConfig(),
@@ -123,8 +124,7 @@ def initial_policy(config: OveroptConfig, seed: int) -> HFLM:
     tiny = TinyConfig(hidden_size=config.policy_width, layers=2, heads=2,
                       intermediate_size=2 * config.policy_width)
     lm = tiny_lm(world.VOCABULARY, tiny, seed=seed, name="assistant-policy")
-    sft = SFTConfig(lr=1e-2, epochs=config.sft_epochs, batch_size=128, kl_prompts=4,
-                    max_new_tokens=config.max_new_tokens, seed=seed)
+    sft = SFTConfig(lr=1e-2, epochs=config.sft_epochs, batch_size=128, kl_rows=8, seed=seed)
     key = config_hash({"tiny": tiny, "sft": sft, "demos": config.demos, "seed": seed,
                        "world": world.WorldConfig(), "demo": world.DemoConfig(),
                        "vocabulary": world.VOCABULARY})
@@ -187,14 +187,14 @@ def preferences(lm: HFLM, count: int, labeler: world.LabelerConfig, max_new_toke
                        [pool.rows[l_] for _, l_ in pick])
 
 
-def fit_rm(lm: HFLM, prefs: Preferences, width: int, count: int, seed: int,
+def fit_rm(lm: HFLM, prefs: Preferences, width: int, count: int, passes: int, seed: int,
            bootstrap: bool = False) -> RewardModel:
     """A proxy RM on the first `count` pairs; fewer pairs get more epochs (same step count)."""
     idx = list(range(count))
     if bootstrap:
         idx = random.Random(seed).choices(idx, k=count)
     rm = tiny_reward_model(lm.tokenizer, width, seed=seed)
-    epochs = min(16, max(2, math.ceil(8000 / count)))
+    epochs = min(16, max(2, math.ceil(passes / count)))
     train_reward(rm, [prefs.chosen_rows[i] for i in idx], [prefs.rejected_rows[i] for i in idx],
                  RewardConfig(epochs=epochs, batch_size=128, seed=seed), show=False)
     return rm
@@ -340,10 +340,11 @@ def train_proxies(lm: HFLM, prefs: Preferences, config: OveroptConfig, seed: int
     width, count = config.main
     specs = {(w, config.size_sweep_count) for w in config.rm_widths}
     specs |= {(width, n) for n in config.pref_counts}
-    proxies: dict[str, Any] = {f"w{w}-n{n}": fit_rm(lm, prefs, w, n, seed)
+    passes = config.rm_pair_passes
+    proxies: dict[str, Any] = {f"w{w}-n{n}": fit_rm(lm, prefs, w, n, passes, seed)
                                for w, n in sorted(specs)}
     members = [proxies[f"w{width}-n{count}"]]
-    members += [fit_rm(lm, prefs, width, count, seed + k, bootstrap=True)
+    members += [fit_rm(lm, prefs, width, count, passes, seed + k, bootstrap=True)
                 for k in range(1, config.ensemble_k)]
     for mode in ("mean", "worst", "uncertainty"):
         proxies[f"ensemble-{mode}"] = Ensemble(members, mode, config.ensemble_lambda)

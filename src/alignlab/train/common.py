@@ -122,6 +122,32 @@ def sampled_kl(lm: HFLM, ref: Any, prompt_ids: Sequence[Sequence[int]], max_new_
     return float(sequence_kl(policy, reference).mean())
 
 
+def data_kl(lm: HFLM, ref: Any, prompt_ids: Sequence[Sequence[int]],
+            completion_ids: Sequence[Sequence[int]]) -> float:
+    """Mean per-token KL(π‖π_ref) over the full vocabulary, at the completion positions of a
+    batch of data: one reference forward instead of sampling, for trainers that see no samples.
+    """
+    from alignlab.models.hf import left_pad, positions
+
+    rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
+    ids, mask = left_pad(rows, lm.pad_id)
+    width = max(len(c) for c in completion_ids)
+    keep = torch.zeros(len(rows), width, dtype=torch.bool)   # real completion positions
+    for i, c in enumerate(completion_ids):
+        keep[i, width - len(c):] = True
+    with torch.no_grad():
+        logits = []
+        pairs = ((lm.model, nullcontext()), (ref_model(lm, ref), reference_context(lm, ref)))
+        for model, ctx in pairs:
+            with ctx:
+                out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                            logits_to_keep=width + 1)
+            logits.append(torch.log_softmax(out.logits[:, :-1].float(), -1))   # (B, width, V)
+        policy, reference = logits
+        kl = (policy.exp() * (policy - reference)).sum(-1)                      # (B, width)
+    return float(kl[keep].mean())
+
+
 def minibatches(n: int, size: int, rng: random.Random) -> Iterator[list[int]]:
     """Shuffled index batches covering range(n) once."""
     order = list(range(n))

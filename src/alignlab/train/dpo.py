@@ -7,7 +7,8 @@ With margin m = [log π(y_w) − log π_ref(y_w)] − [log π(y_l) − log π_re
 
 The reference log-probs are computed once before training (one no-grad pass), and
 each step runs chosen and rejected through the policy in a single forward. Runs
-checkpoint and resume. KL to the reference is logged every step from fresh samples.
+checkpoint and resume. KL to the reference is logged every step (per token, over the
+vocabulary, at the chosen completions' positions: one extra forward, no sampling).
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from alignlab.models.hf import HFLM, sequence_logprobs
 from alignlab.train.common import (
     LoraOptions,
     apply_lora,
+    data_kl,
     frozen_reference,
     minibatches,
     progress,
     ref_model,
     reference_context,
     resume_state,
-    sampled_kl,
     save_state,
     trainable,
     with_eos,
@@ -53,10 +54,8 @@ class DPOConfig(LoraOptions):
     """Pairs per optimizer step."""
     max_steps: int = 0
     """Stop after this many steps (0: no limit beyond `epochs`)."""
-    kl_prompts: int = 8
-    """Prompts sampled each step to estimate KL to the reference."""
-    max_new_tokens: int = 24
-    """Length limit of those KL samples."""
+    kl_rows: int = 8
+    """Chosen completions on which each step measures per-token KL to the reference."""
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps (when writing a run)."""
     seed: int = 0
@@ -120,7 +119,6 @@ def train_dpo(lm: HFLM, prompts: Sequence[str], chosen: Sequence[str], rejected:
     batches = [b for _ in range(config.epochs)
                for b in minibatches(len(prompt_ids), config.batch_size, rng)]
     total = min(len(batches), config.max_steps) if config.max_steps else len(batches)
-    generator = torch.Generator().manual_seed(config.seed + start)
     history = []
     with progress(show) as bar:
         task = bar.add_task(f"dpo ({config.loss})", total=total, completed=start, info="")
@@ -133,8 +131,8 @@ def train_dpo(lm: HFLM, prompts: Sequence[str], chosen: Sequence[str], rejected:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            kl = sampled_kl(lm, ref, [prompt_ids[i] for i in b[:config.kl_prompts]],
-                            config.max_new_tokens, generator)
+            kl = data_kl(lm, ref, [prompt_ids[i] for i in b[:config.kl_rows]],
+                         [win_ids[i] for i in b[:config.kl_rows]])
             record = {"loss": float(loss.detach()), "margin": float(margin.detach().mean()),
                       "accuracy": float((margin > 0).float().mean()), "kl": kl,
                       **(on_step(step + 1) if on_step else {})}

@@ -25,6 +25,9 @@ def _rl_features(d: np.ndarray) -> np.ndarray:
     return np.stack([d, -d * np.log(safe)], axis=1)   # d·log d → 0 as d → 0
 
 
+Points = Sequence[float] | np.ndarray
+"""A sequence of d or gold values."""
+
 FORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"bon": _bon_features, "rl": _rl_features}
 """Form name -> features whose (α, β)-weighted sum is R(d)."""
 
@@ -35,7 +38,7 @@ class Fit:
     alpha: float
     beta: float
 
-    def predict(self, d: Sequence[float] | np.ndarray) -> np.ndarray:
+    def predict(self, d: Points) -> np.ndarray:
         return FORMS[self.form](np.asarray(d, dtype=float)) @ np.array([self.alpha, self.beta])
 
     @property
@@ -47,14 +50,14 @@ class Fit:
             np.exp(self.alpha / self.beta - 1))
 
 
-def fit_form(form: str, d: Sequence[float], gold: Sequence[float]) -> Fit:
+def fit_form(form: str, d: Points, gold: Points) -> Fit:
     """Least-squares (α, β) of `form` to points (d, gold gain over the initial policy)."""
     x = FORMS[form](np.asarray(d, dtype=float))
     alpha, beta = np.linalg.lstsq(x, np.asarray(gold, dtype=float), rcond=None)[0]
     return Fit(form, float(alpha), float(beta))
 
 
-def r_squared(fit: Fit, d: Sequence[float], gold: Sequence[float]) -> float:
+def r_squared(fit: Fit, d: Points, gold: Points) -> float:
     """1 − SS_res / SS_tot of the fit on the given points."""
     y = np.asarray(gold, dtype=float)
     residual = float(((y - fit.predict(d)) ** 2).sum())
@@ -62,7 +65,7 @@ def r_squared(fit: Fit, d: Sequence[float], gold: Sequence[float]) -> float:
     return 1.0 - residual / total if total > 0 else float("nan")
 
 
-def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+def mean_curve(curves: Sequence[tuple[Points, Points]],
                ) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise mean of several (d, gold) curves sampled at the same steps."""
     d = np.mean([np.asarray(c[0], dtype=float) for c in curves], axis=0)
@@ -70,7 +73,7 @@ def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]],
     return d, g
 
 
-def held_out_fit(form: str, curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+def held_out_fit(form: str, curves: Sequence[tuple[Points, Points]],
                  n_fit: int) -> tuple[Fit, float]:
     """Fit on the mean of the first `n_fit` seeds' curves; R² on the mean of the rest."""
     if not 0 < n_fit < len(curves):

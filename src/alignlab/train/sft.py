@@ -2,7 +2,7 @@
 
 Loss = mean negative log-probability over completion tokens (EOS included, so the
 model learns to stop); prompt tokens are context only. KL to the initial policy is
-logged every step from a few fresh samples, like every other trainer here.
+logged every step (per token, over the vocabulary, at the batch's completion positions).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from alignlab.models.hf import HFLM, sequence_logprobs
 from alignlab.train.common import (
     LoraOptions,
     apply_lora,
+    data_kl,
     frozen_reference,
     minibatches,
     progress,
     resume_state,
-    sampled_kl,
     save_state,
     trainable,
     with_eos,
@@ -41,10 +41,8 @@ class SFTConfig(LoraOptions):
     """Demonstrations per optimizer step."""
     max_steps: int = 0
     """Stop after this many steps (0: no limit beyond `epochs`)."""
-    kl_prompts: int = 8
-    """Prompts sampled each step to estimate KL to the initial policy."""
-    max_new_tokens: int = 24
-    """Length limit of those KL samples."""
+    kl_rows: int = 8
+    """Batch rows on which each step measures per-token KL to the initial policy."""
     checkpoint_every: int = 100
     """Save a resumable checkpoint every this many steps (when writing a run)."""
     seed: int = 0
@@ -74,7 +72,6 @@ def train_sft(lm: HFLM, prompts: Sequence[str], completions: Sequence[str],
     if config.max_steps:
         total = min(total, config.max_steps)
     rng = random.Random(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     batches = [b for _ in range(config.epochs)
                for b in minibatches(len(prompt_ids), config.batch_size, rng)][:total]
     history = []
@@ -88,14 +85,14 @@ def train_sft(lm: HFLM, prompts: Sequence[str], completions: Sequence[str],
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            kl_batch = [prompt_ids[i] for i in batch[:config.kl_prompts]]
-            kl = sampled_kl(lm, ref, kl_batch, config.max_new_tokens, generator)
+            kl = data_kl(lm, ref, [prompt_ids[i] for i in batch[:config.kl_rows]],
+                         [target_ids[i] for i in batch[:config.kl_rows]])
             record = {"loss": float(loss.detach()), "kl": kl}
             history.append(record)
             if run is not None:
                 run.log(step + 1, **record)
                 if (step + 1) % config.checkpoint_every == 0 or step + 1 == total:
                     save_state(out, step + 1, model, optimizer)
-            bar.update(task, advance=1, info=f"loss {float(loss):.3f} kl {kl:.2f}")
+            bar.update(task, advance=1, info=f"loss {record['loss']:.3f} kl {kl:.2f}")
     lm.model.eval()
     return history
