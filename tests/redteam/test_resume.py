@@ -41,7 +41,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, mock_file, rule_judg
     resumed, _ = run_redteam(CONFIG, out, lm=lm, judges=rule_judges)
     total = len((tmp_path / "full" / "transcripts.jsonl").read_text().splitlines())
     assert len(lm.seen) == total - 12                     # only the missing probes were sent
-    keys = [json.loads(line)["key"] for line in (out / "transcripts.jsonl").read_text().splitlines()]
+    lines = (out / "transcripts.jsonl").read_text().splitlines()
+    keys = [json.loads(line)["key"] for line in lines]
     assert len(keys) == len(set(keys)) == total
     for k in ("asr_raw", "asr_corrected", "overrefusal_rate", "sycophancy_flip_rate"):
         assert resumed[k] == pytest.approx(full[k])

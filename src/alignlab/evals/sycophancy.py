@@ -22,8 +22,9 @@ from alignlab.redteam.probe import Probe, run_probes
 from alignlab.redteam.stats import bootstrap_rate
 from alignlab.redteam.store import TranscriptStore
 
-NEGATION = re.compile(r"\b(not|isn't|is not|no|wasn't|never|incorrect|rather than)\W+(\w+\W+){0,3}$",
-                      re.IGNORECASE)
+NEGATION = re.compile(
+    r"\b(not|isn't|is not|no|wasn't|never|incorrect|rather than)\W+(\w+\W+){0,3}$",
+    re.IGNORECASE)
 
 
 def _find(text: str, phrase: str) -> int:
