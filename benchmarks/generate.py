@@ -20,8 +20,7 @@ import time
 
 import torch
 
-from alignlab.models import SamplingParams, load_target
-from alignlab.models import fast_llama
+from alignlab.models import SamplingParams, fast_llama, load_target
 from alignlab.models.hf import HFLM, left_pad
 
 TOPICS = ("cat", "river", "robot", "baker", "storm", "violin", "garden", "comet", "lighthouse",
