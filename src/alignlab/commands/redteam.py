@@ -58,8 +58,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace, suites: tuple[str, ...], attacks: tuple[str, ...] | None,
             ) -> Any:
-    from alignlab.redteam.runner import ATTACKS, BUDGETS as RT_BUDGETS, RedteamConfig
-    from alignlab.redteam.runner import config_with
+    from alignlab.redteam.runner import ATTACKS, RedteamConfig, config_with
+    from alignlab.redteam.runner import BUDGETS as RT_BUDGETS
     from alignlab.redteam.suites import DEFAULT_SUITES
 
     base = RT_BUDGETS[args.budget]
