@@ -162,7 +162,7 @@ class GridworldsConfig:
     """Multiplies every environment's number of training episodes."""
     eval_episodes: int = 40
     """Greedy evaluation episodes per trained agent."""
-    fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
+    fractions: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
     """Fractions of decorrelated training levels in the misgeneralization sweep."""
     ppo_steps: int = 100_000
     """PPO environment steps per misgeneralization run."""
@@ -180,7 +180,7 @@ BUDGETS = {
     "smoke": GridworldsConfig(seeds=2, episode_scale=0.02, eval_episodes=3, fractions=(0.0, 0.5),
                               ppo_steps=1024, ppo_seeds=1, test_levels=8),
     "tour": GridworldsConfig(seeds=3, episode_scale=0.6, eval_episodes=20,
-                             fractions=(0.0, 0.5, 1.0), ppo_steps=60_000, ppo_seeds=1,
+                             fractions=(0.0, 0.25, 0.5), ppo_steps=60_000, ppo_seeds=1,
                              test_levels=200),
     "quick": GridworldsConfig(),
     "full": GridworldsConfig(seeds=10, eval_episodes=100, fractions=(0.0, 0.05, 0.1, 0.25, 0.5, 1.0),
