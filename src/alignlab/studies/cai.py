@@ -199,7 +199,7 @@ def section(run_: Run, config: CAIStudyConfig, before: dict[str, float], sl: dic
             sl_records: list[dict[str, Any]]) -> Section:
     from alignlab.report import plots
 
-    names = list(before)
+    names = [n for n in before if n != "flip_cases"]  # rates only; flip_cases is a count
     fig, ax = plots.new_figure(7.0, 4.0)
     for offset, (label, values) in zip((-0.27, 0.0, 0.27), (("base", before), ("SL-CAI", sl),
                                                             ("RL-CAI", after)), strict=True):
@@ -224,7 +224,7 @@ def section(run_: Run, config: CAIStudyConfig, before: dict[str, float], sl: dic
                   "revision": r["revision"]} for r in sl_records[:3]]
     return Section(title="Constitutional AI (SL-CAI, RL-CAI)", text=text,
                    table=[{"metric": n, "base": round(before[n], 3), "SL-CAI": round(sl[n], 3),
-                           "RL-CAI": round(after[n], 3)} for n in names],
+                           "RL-CAI": round(after[n], 3)} for n in before],
                    figures=[figure], examples=revisions + examples)
 
 
