@@ -56,7 +56,7 @@ def redteam_files() -> dict[str, tuple[Path, str, str]]:
     Harmful requests, their benign look-alikes (over-refusal items) and documents that
     hide an injected instruction."""
     try:
-        from alignlab.redteam.suites import SUITES, SUITES_DIR
+        from alignlab.redteam.suites import SUITES, SUITES_DIR  # type: ignore[attr-defined]
     except ImportError:
         return {}
     kinds = {"harmful": ("harmful", "prompt"), "overrefusal": ("benign", "prompt"),

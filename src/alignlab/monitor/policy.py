@@ -154,7 +154,7 @@ def _check_from_entry(entry: Any, where: str, factories: dict[str, Callable[...,
 def policy_from_dict(data: Any, where: str = "policy",
                      factories: dict[str, Callable[..., CheckFn]] | None = None) -> Policy:
     """Build a policy from parsed YAML; errors name `where` and the check."""
-    factories = factories or CHECK_KINDS
+    factories = factories or dict(CHECK_KINDS)
     if data is None:
         data = {}
     if not isinstance(data, dict):

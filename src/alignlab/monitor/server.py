@@ -329,7 +329,7 @@ def app_from_env() -> Starlette:
 def serve(cfg: ServeConfig) -> None:
     import uvicorn
 
-    common = {"host": cfg.host, "port": cfg.port, "log_level": "warning",
+    common: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "log_level": "warning",
               "timeout_graceful_shutdown": 5}
     if cfg.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(asdict(cfg))

@@ -9,7 +9,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ class OpenAIUpstream:
                      usage.get("completion_tokens") or approx_tokens(text),
                      choice.get("finish_reason") or "stop")
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+    async def stream(self, body: dict[str, Any]) -> AsyncGenerator[str, None]:
         try:
             async with self.client.stream("POST", "/chat/completions",
                                           json=dict(body, stream=True)) as resp:
@@ -111,7 +111,7 @@ class TargetUpstream:
         except Exception as err:
             raise UpstreamError(f"{self.name} failed: {type(err).__name__}: {err}") from None
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+    async def stream(self, body: dict[str, Any]) -> AsyncGenerator[str, None]:
         reply = await self.complete(body)
         for piece in re.findall(r"\S*\s*", reply.text):
             if piece:
