@@ -183,8 +183,9 @@ BUDGETS = {
                              fractions=(0.0, 0.25, 0.5), ppo_steps=60_000, ppo_seeds=1,
                              test_levels=200),
     "quick": GridworldsConfig(),
-    "full": GridworldsConfig(seeds=10, eval_episodes=100, fractions=(0.0, 0.05, 0.1, 0.25, 0.5, 1.0),
-                             ppo_steps=300_000, ppo_seeds=3, test_levels=1000),
+    "full": GridworldsConfig(seeds=10, eval_episodes=100,
+                             fractions=(0.0, 0.05, 0.1, 0.25, 0.5, 1.0), ppo_steps=300_000,
+                             ppo_seeds=3, test_levels=1000),
 }
 
 
