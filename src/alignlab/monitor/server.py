@@ -38,7 +38,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 @dataclass(frozen=True)
 class ServeConfig:
-    upstream: str = "mock:replies.yaml"
+    upstream: str = "embedded"
     """Target spec the proxy stands in front of (openai:URL#MODEL, embedded, mock:FILE...)."""
     policy: str | None = None
     """YAML policy file; none gives a bare proxy that only journals."""
