@@ -2,9 +2,13 @@
 
 `transformers.generate` spends much of each step in Python (logits processors,
 stopping criteria, cache bookkeeping) and computes the LM head over the whole
-prompt at prefill. The loop here does only what sampling needs: one forward per
-token with the KV cache, the LM head on the last position only, and finished rows
-dropped from the batch (and from the cache) as soon as they end.
+prompt at prefill. The loop in `decode` does only what sampling needs: one
+forward per token with a KV cache, the LM head on the last position only, and
+finished rows dropped from the batch (and from the cache) as soon as they end.
+
+The forward itself comes from a stepper: `fast_llama.LlamaStepper` (static cache,
+shared prompt prefix, fused projections) for unmodified Llama models, else
+`HFStepper`, the model's own forward, which hooks, steering and adapters see.
 """
 
 from __future__ import annotations
