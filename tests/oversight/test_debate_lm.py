@@ -46,3 +46,18 @@ def test_debate_turns_and_order_averaged_judge():
         assert t.turns[0].quote != t.turns[2].quote  # no quote repeated by one side
     # A judge that always says "A" has no information: averaging both orders gives 0.5.
     assert np.allclose(L.judge(FakeLM(), transcripts), 0.5)
+
+
+def test_generate_mode_checks_free_quotes():
+    class Writer(FakeLM):
+        def generate(self, prompts, params=None):
+            from alignlab.models import Completion
+            text = "<quote>Zed lives in Nowhere.</quote> Trust me."
+            return [Completion(p, text) for p in prompts]
+
+    qs = L.make_questions(2, seed=2)
+    transcripts = L.run_protocol(Writer(), qs, [[0]] * 2, rounds=1, mode="generate")
+    turn = transcripts[0].turns[0]
+    assert turn.quote == "Zed lives in Nowhere." and not turn.verified
+    assert turn.argument == "Trust me."
+    assert "[NOT FOUND]" in L.render(transcripts[0], swap=False)

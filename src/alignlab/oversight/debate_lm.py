@@ -151,17 +151,21 @@ def generate_quotes(lm: LM, jobs: Sequence[tuple[Question, str, list[str]]],
     return pairs
 
 
-def debater_turns(lm: LM, jobs: Sequence[tuple[Question, str, list[str]]], mode: str,
-                  max_tokens: int) -> list[tuple[str, str]]:
-    if mode == "select":
-        return [(quote, "") for quote in select_quotes(lm, jobs)]
-    return generate_quotes(lm, jobs, max_tokens)
+def _selected(lm: LM, jobs: Sequence[tuple[Question, str, list[str]]], max_tokens: int,
+              ) -> list[tuple[str, str]]:
+    return [(quote, "") for quote in select_quotes(lm, jobs)]
+
+
+QUOTE_MODES = {"select": _selected, "generate": generate_quotes}
+"""How a speaker produces its quote and argument each turn."""
 
 
 def run_protocol(lm: LM, questions: Sequence[Question], sides: Sequence[Sequence[int]],
                  rounds: int, mode: str = "select", max_tokens: int = 48) -> list[Transcript]:
     """Each question gets its speakers (`sides[i]`: indices of the answers argued, one
     for consultancy, two for debate); every round each speaker adds one checked quote."""
+    if mode not in QUOTE_MODES:
+        raise ValueError(f"unknown quote mode {mode!r}; choose from {', '.join(QUOTE_MODES)}")
     transcripts = [Transcript(q) for q in questions]
     for _ in range(rounds):
         jobs, where = [], []
@@ -171,7 +175,7 @@ def run_protocol(lm: LM, questions: Sequence[Question], sides: Sequence[Sequence
                 used = [tn.quote for tn in t.turns if tn.answer == answer]
                 jobs.append((t.question, answer, used))
                 where.append((t, s))
-        for (t, s), (quote, argument) in zip(where, debater_turns(lm, jobs, mode, max_tokens),
+        for (t, s), (quote, argument) in zip(where, QUOTE_MODES[mode](lm, jobs, max_tokens),
                                              strict=True):
             t.turns.append(Turn("AB"[s], t.question.answers[s], quote,
                                 verify_quote(quote, t.question.story), argument))

@@ -25,7 +25,7 @@ from alignlab.studies import Study, StudyResult, finish_study
 class DebateLMConfig:
     target: str = "embedded"
     """Target spec of the model playing debaters, consultant and judge."""
-    questions: int = 80
+    questions: int = 60
     """Questions in the benchmark."""
     people: int = 3
     """People per hidden fact table."""
@@ -41,7 +41,7 @@ class DebateLMConfig:
 
 BUDGETS = {
     "smoke": DebateLMConfig(questions=3),
-    "tour": DebateLMConfig(questions=24),
+    "tour": DebateLMConfig(questions=16),
     "quick": DebateLMConfig(),
     "full": DebateLMConfig(questions=300, attributes=3, rounds=2),
 }
@@ -51,6 +51,8 @@ def run(budget: str, out: Path, seed: int = 0, config: DebateLMConfig | None = N
         ) -> StudyResult:
     cfg = config or BUDGETS[budget]
     run_ = Run(out, "debate-lm", cfg, budget, seed)
+    if cfg.mode not in L.QUOTE_MODES:  # fail before the model loads
+        raise ValueError(f"unknown --mode {cfg.mode!r}; choose from {', '.join(L.QUOTE_MODES)}")
     lm = load_target(cfg.target)
     qs = L.make_questions(cfg.questions, seed, cfg.people, cfg.attributes)
     rng = np.random.default_rng(seed)
