@@ -8,6 +8,7 @@ import pytest
 
 
 @pytest.mark.embedded
+@pytest.mark.slow  # loads SmolLM2 and runs every part; the default suite stays fast
 def test_audit_study_smoke(tmp_path):
     from alignlab.studies import all_studies
 
