@@ -111,13 +111,13 @@ def cmd_review(args: argparse.Namespace) -> int:
         fired = [f"{v['check']}={v['action']}" for v in item["verdicts"] or []
                  if v["action"] != "allow" or v.get("near")]
         console.rule(f"{i}/{len(items)} {item['request_id']} · {item['reason']} · "
-                     f"{item['action']}")
+                     f"{item['action']}", style="dim")
         for msg in item["request"] or []:
-            console.print(f"[bold]{msg['role']}>[/bold] {msg['content']}", markup=False)
+            console.print(f"{msg['role']}> {msg['content']}", markup=False, style="bold")
         console.print(f"assistant> {item['response'] or '(nothing released)'}", markup=False)
         console.print(f"checks: {', '.join(fired) or 'none fired'}", markup=False)
         try:
-            answer = console.input("[u]phold, [o]verturn, [s]kip, [q]uit? ").strip().lower()
+            answer = console.input("(u)phold, (o)verturn, (s)kip, (q)uit? ").strip().lower()
         except EOFError:
             break
         if answer.startswith("q"):
