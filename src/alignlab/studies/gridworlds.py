@@ -179,7 +179,7 @@ class GridworldsConfig:
 BUDGETS = {
     "smoke": GridworldsConfig(seeds=2, episode_scale=0.02, eval_episodes=3, fractions=(0.0, 0.5),
                               ppo_steps=1024, ppo_seeds=1, test_levels=8),
-    "tour": GridworldsConfig(seeds=3, episode_scale=0.6, eval_episodes=20,
+    "tour": GridworldsConfig(seeds=3, episode_scale=1.0, eval_episodes=20,
                              fractions=(0.0, 0.25, 0.5), ppo_steps=60_000, ppo_seeds=1,
                              test_levels=200),
     "quick": GridworldsConfig(),
