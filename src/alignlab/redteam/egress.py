@@ -40,7 +40,7 @@ def endpoint_of(target: Any) -> set[tuple[str, int]]:
     host = url.hostname or ""
     hosts = {host}
     with contextlib.suppress(OSError):
-        hosts |= {info[4][0] for info in socket.getaddrinfo(host, port)}
+        hosts |= {str(info[4][0]) for info in socket.getaddrinfo(host, port)}
     return {(h, port) for h in hosts}
 
 
@@ -61,7 +61,7 @@ def egress_guard(allowed: set[tuple[str, int]]) -> Iterator[EgressLog]:
                               f"{sorted(log.allowed) or 'no network'} may be contacted")
         return original(sock, address)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign, assignment]
     try:
         yield log
     finally:

@@ -62,7 +62,8 @@ def _features(view: str, p: np.ndarray, r: np.ndarray, responses: Sequence[str])
     return np.hstack([r, p * r, cos])
 
 
-def _embed_pairs(prompts: Sequence[str], responses: Sequence[str]) -> tuple[np.ndarray, ...]:
+def _embed_pairs(prompts: Sequence[str], responses: Sequence[str],
+                 ) -> tuple[np.ndarray, np.ndarray]:
     from alignlab.redteam.embed import embed
 
     return embed(prompts), embed(responses)

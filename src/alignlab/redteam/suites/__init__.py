@@ -17,7 +17,7 @@ from typing import Any
 
 from alignlab.data import DataError
 
-SUITES_DIR = Path(__file__).parent / "suites"
+SUITES_DIR = Path(__file__).parent
 SUITES = {"harmful": "harmful.jsonl", "overrefusal": "overrefusal.jsonl",
           "sycophancy": "sycophancy.jsonl", "injection": "injection.jsonl"}
 DEFAULT_SUITES = tuple(SUITES)
