@@ -383,7 +383,7 @@ def run(budget: str, out: Path, seed: int = 0, config: OveroptConfig | None = No
     bon_fits = {name: held_out_fit("bon", [(c["d"], c["gold"]) for c in cs], n_fit)
                 for name, cs in bon.items()}
     bon_mean = {name: average(cs) for name, cs in bon.items()}
-    run_.log(stage="best-of-n", **{f"r2/{k}": v[1] for k, v in bon_fits.items()})
+    run_.log(None, stage="best-of-n", held_out_r2={k: v[1] for k, v in bon_fits.items()})
     rl = [rl_run(lm, proxies[main], config, seed + s) for s in range(config.rl_seeds)]
     rl_fit, rl_r2 = held_out_fit("rl", [(c["d"], c["gold"]) for c in rl], config.rl_seeds - 1)
     rl_ens = ([rl_run(lm, proxies["ensemble-worst"], config, seed)] if config.rl_ensemble
