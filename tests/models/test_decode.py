@@ -126,12 +126,11 @@ def test_hooks_see_generation_and_stop_strings_cut_text(gqa_lm):
 
 @pytest.mark.embedded
 def test_embedded_greedy_matches_generate(embedded_lm):
-    prompts = ["Tell me a short story about a cat.", "What is 2 + 2?",
-               "Name three colors.", "Write a haiku about rain."]
+    prompts = ["Tell me a short story about a cat.", "Name three colors."]
     prompt_ids = embedded_lm.encode(prompts)
     assert fast_llama.supports(embedded_lm.model)
-    out = decode(embedded_lm.model, prompt_ids, SamplingParams(max_new_tokens=12),
+    out = decode(embedded_lm.model, prompt_ids, SamplingParams(max_new_tokens=8),
                  embedded_lm.eos_ids, embedded_lm.pad_id)
-    reference = hf_greedy(embedded_lm, prompt_ids, 12)
+    reference = hf_greedy(embedded_lm, prompt_ids, 8)
     for (ids, _), ref in zip(out, reference, strict=True):
         assert ids == ref[:len(ids)]
