@@ -118,6 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = pairs(4 * args.steps)
     ours = time_alignlab(rows, args.steps)
+    print(f"alignlab done: {ours['step_s']:.2f} s/step; now TRL", flush=True)
     peer = time_trl(rows, args.steps)
     same_tokens = ours["ids"] == peer["ids"]
     print(f"threads {torch.get_num_threads()}; {len(rows)} pairs, mean sequence "
