@@ -11,13 +11,12 @@ import torch
 from alignlab.models.tiny import tiny_lm
 from alignlab.report import Run
 from alignlab.train.lora import (
+    PREFERENCE_LOSSES,
     AlignConfig,
     encode,
-    ipo,
     load_adapter,
     merge_adapter,
     save_adapter,
-    sigmoid_dpo,
     train,
     train_dpo,
 )
@@ -35,12 +34,13 @@ def lm():
 def test_sigmoid_dpo_matches_hand_value():
     # margins 1 and -2 at beta 0.5: mean of -log σ(0.5) and -log σ(-1)
     expected = (math.log(1 + math.exp(-0.5)) + math.log(1 + math.exp(1.0))) / 2
-    assert sigmoid_dpo(torch.tensor([1.0, -2.0]), 0.5).item() == pytest.approx(expected, abs=1e-6)
+    loss = PREFERENCE_LOSSES["dpo"](torch.tensor([1.0, -2.0]), 0.5).item()
+    assert loss == pytest.approx(expected, abs=1e-6)
 
 
 def test_ipo_matches_hand_value():
     # beta 0.25: target 2; margins 1 and 4 -> ((1-2)^2 + (4-2)^2) / 2 = 2.5
-    assert ipo(torch.tensor([1.0, 4.0]), 0.25).item() == pytest.approx(2.5)
+    assert PREFERENCE_LOSSES["ipo"](torch.tensor([1.0, 4.0]), 0.25).item() == pytest.approx(2.5)
 
 
 def test_dpo_changes_lora_parameters_and_lowers_loss():

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from alignlab.models.base import Prompt
 from alignlab.models.hf import HFLM, sequence_logprobs
 from alignlab.train import distributed as dist_
+from alignlab.train import dpo as dpo_losses
 from alignlab.train.common import (
     LoraOptions,
     apply_lora,
@@ -105,17 +105,9 @@ class AlignConfig(LoraOptions):
     """Seed for shuffling."""
 
 
-def sigmoid_dpo(margin: Tensor, beta: float) -> Tensor:
-    """Rafailov et al.: -log σ(β·margin), margin = Δlogπ(chosen) − Δlogπ(rejected). (B,) -> ()."""
-    return -F.logsigmoid(beta * margin).mean()
-
-
-def ipo(margin: Tensor, beta: float) -> Tensor:
-    """IPO: squared distance of the margin from 1/(2β)."""
-    return ((margin - 1.0 / (2.0 * beta)) ** 2).mean()
-
-
-PREFERENCE_LOSSES: dict[str, Callable[[Tensor, float], Tensor]] = {"dpo": sigmoid_dpo, "ipo": ipo}
+# The same loss functions as `alignlab.train.dpo`, under the names this loop's CLI uses.
+PREFERENCE_LOSSES: dict[str, Callable[[Tensor, float], Tensor]] = {
+    "dpo": dpo_losses.sigmoid_loss, "ipo": dpo_losses.ipo_loss}
 LOSSES = ("sft", *PREFERENCE_LOSSES)
 
 
