@@ -23,6 +23,8 @@ from alignlab.config import to_jsonable
 from alignlab.report.compute import compute_record
 
 BUDGETS = ("smoke", "tour", "quick", "full")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -31,6 +33,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual mode
     os.replace(tmp, path)
 
 
