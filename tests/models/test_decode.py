@@ -5,7 +5,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from alignlab.models import SamplingParams, fast_llama
-from alignlab.models.hf import HFLM, decode, left_pad, sequence_logprobs
+from alignlab.models.hf import HFLM, categorical, decode, left_pad, sequence_logprobs
 from alignlab.models.tiny import word_tokenizer
 
 WORDS = "the cat sat on a mat dog ran far away big small red blue sun moon".split()
@@ -40,6 +40,17 @@ def assert_same(a: list[tuple[list[int], list[float]]], b: list[tuple[list[int],
     assert [ids for ids, _ in a] == [ids for ids, _ in b]
     for (_, x), (_, y) in zip(a, b, strict=True):
         assert x == pytest.approx(y, abs=1e-4)
+
+
+def test_categorical_draws_in_proportion_and_never_a_zero_weight():
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.tensor([[0.1, 0.0, 0.6, 0.3]]).repeat(40_000, 1)
+    freq = torch.bincount(categorical(weights, generator), minlength=4) / 40_000
+    assert freq[1] == 0
+    assert torch.allclose(freq, torch.tensor([0.1, 0.0, 0.6, 0.3]), atol=0.01)
+    last_only = torch.zeros(8, 5)
+    last_only[:, -1] = 2.0  # unnormalised weights work too
+    assert categorical(last_only, generator).tolist() == [4] * 8
 
 
 def test_fast_path_is_taken_only_for_plain_llama(gqa_lm):

@@ -8,6 +8,8 @@ attention). This module runs the same arithmetic with the model's own weights:
 - a static KV cache, preallocated once per batch and written in place;
 - grouped-query attention without repeating keys (the heads that share a key
   head become extra query rows of one attention call);
+- decode-step projections taken as weight @ x.T, which suits the matrix-multiply
+  kernel better at a few rows (`linear`);
 - the prompts' shared prefix (the chat template's system turn, or the whole
   prompt when it is repeated for n samples) is computed once and copied to
   every row instead of being recomputed per row.
@@ -72,20 +74,23 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def lm_head(h: Tensor, weight: Tensor, chunk: int = 2048) -> Tensor:
-    """Logits (B, V), on one thread computed a slice of the vocabulary at a time.
+SKINNY_ROWS = 64
+"""Up to this many rows, a projection runs as weight @ x.T (see `linear`)."""
 
-    Same numbers as one `F.linear` (each logit is its own dot product), but each
-    slice of the (B, V) output stays in cache while it is written: ~25% faster for
-    a 49k vocabulary at batch 32 on one core. With more threads each slice is a
-    parallel region of its own, whose synchronisation costs more than that gain.
+
+def linear(x: Tensor, weight: Tensor) -> Tensor:
+    """`F.linear(x, weight)` without bias, faster for the few rows of a decode step.
+
+    With up to `SKINNY_ROWS` rows the product is taken as weight @ x.T: the
+    matrix-multiply kernel then streams each weight row once along its contiguous
+    dimension instead of packing the whole weight for every call. On 2 cores this
+    made the projections of a batch-32 decode step of SmolLM2-135M ~1.5x faster,
+    lm_head ~1.8x. Each output is the same dot product either way.
     """
-    if torch.get_num_threads() > 1:
-        return F.linear(h, weight)
-    out = h.new_empty((h.shape[0], weight.shape[0]))
-    for start in range(0, weight.shape[0], chunk):
-        torch.mm(h, weight[start:start + chunk].t(), out=out[:, start:start + chunk])
-    return out
+    rows = x.reshape(-1, x.shape[-1])
+    if rows.shape[0] > SKINNY_ROWS:
+        return F.linear(x, weight)
+    return torch.mm(weight, rows.t()).t().reshape(*x.shape[:-1], weight.shape[0])
 
 
 class LlamaStepper:
@@ -158,7 +163,9 @@ class LlamaStepper:
         end = start + ids.shape[1]
         keys = self.valid[:ids.shape[0], :end]                     # (b, end)
         if ids.shape[1] == 1:
-            mask = keys[:, None, None, :]                           # (b, 1, 1, end)
+            # An additive mask, built once per step rather than converted in every layer.
+            mask = torch.zeros(keys.shape, dtype=x.dtype).masked_fill_(~keys, float("-inf"))
+            mask = mask[:, None, None, :]                           # (b, 1, 1, end)
         else:
             causal = torch.ones(ids.shape[1], end, dtype=torch.bool).tril(start)
             # A padding query may see no key at all; let it see itself so softmax stays finite.
@@ -169,11 +176,13 @@ class LlamaStepper:
         for i, (layer, (qkv, gate_up)) in enumerate(zip(self.layers, self.weights, strict=True)):
             attn = layer.self_attn
             h = rms_norm(x, layer.input_layernorm)
-            x = x + F.linear(self.attention(i, F.linear(h, qkv), rope, start, mask, attn.scaling),
-                             attn.o_proj.weight)
-            gate, up = F.linear(rms_norm(x, layer.post_attention_layernorm), gate_up).chunk(2, -1)
-            x = x + F.linear(F.silu(gate) * up, layer.mlp.down_proj.weight)
-        return lm_head(rms_norm(x[:, -1], base.norm), self.model.lm_head.weight).float()
+            x = x + linear(self.attention(i, linear(h, qkv), rope, start, mask, attn.scaling),
+                           attn.o_proj.weight)
+            gate, up = linear(rms_norm(x, layer.post_attention_layernorm), gate_up).chunk(2, -1)
+            x = x + linear(F.silu(gate) * up, layer.mlp.down_proj.weight)
+        # Sampling reads the logits row by row: make them contiguous (B, V) once.
+        logits = linear(rms_norm(x[:, -1], base.norm), self.model.lm_head.weight)
+        return logits.float().contiguous()
 
     def attention(self, i: int, qkv: Tensor, rope: tuple[Tensor, Tensor], start: int,
                   mask: Tensor, scale: float) -> Tensor:
@@ -193,8 +202,10 @@ class LlamaStepper:
         keys, values = self.k[i, :b, :, :end], self.v[i, :b, :, :end]
         if s == 1:
             # The heads sharing one key head become that head's query rows: no repeated keys.
+            # At one query per row, three small matmuls beat the fused kernel's per-call setup.
             q = q.reshape(b, self.n_kv, self.n_heads // self.n_kv, self.head_dim)
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale)
+            scores = (q @ keys.transpose(-1, -2)).mul_(scale).add_(mask)  # (b, KV, H/KV, end)
+            out = torch.softmax(scores, -1) @ values
         else:
             out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale,
                                                  enable_gqa=True)

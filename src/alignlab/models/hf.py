@@ -52,9 +52,21 @@ def sample_tokens(logits: Tensor, params: SamplingParams, generator: torch.Gener
         # Drop tokens once the mass before them already reaches top_p (keeps at least one).
         drop = sorted_p.cumsum(-1) - sorted_p >= params.top_p
         sorted_p = sorted_p.masked_fill(drop, 0.0)
-        choice = torch.multinomial(sorted_p, 1, generator=generator)
-        return order.gather(-1, choice).squeeze(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return order.gather(-1, categorical(sorted_p, generator)[:, None]).squeeze(-1)
+    return categorical(probs, generator)
+
+
+def categorical(weights: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One index per row of (B, V) non-negative weights, drawn with probability ∝ weight.
+
+    Inverse-CDF sampling: one uniform number per row and a binary search in the
+    running sum. `torch.multinomial` draws V exponential numbers per row instead,
+    which at a 49k vocabulary took ~15% of a decode step.
+    """
+    cdf = weights.cumsum(-1)
+    u = torch.rand((weights.shape[0], 1), generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
+    # A weight-0 index never has u in [cdf[i-1], cdf[i]), as that interval is empty.
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=weights.shape[-1] - 1)
 
 
 class HFStepper:
