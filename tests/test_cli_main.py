@@ -21,6 +21,32 @@ def test_help_lists_commands(capsys):
         assert command in out
 
 
+def test_each_command_module_registers_exactly_its_table_entries():
+    import argparse
+    import importlib
+    import pkgutil
+
+    import alignlab.commands as commands
+    from alignlab.commands import COMMANDS
+
+    modules = {info.name for info in pkgutil.iter_modules(commands.__path__)}
+    assert {module for module, _ in COMMANDS.values()} == modules
+    for module in modules:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"alignlab.commands.{module}").register(sub)
+        assert set(sub.choices) == {n for n, (m, _) in COMMANDS.items() if m == module}
+
+
+def test_help_imports_no_command_module():
+    out = alignlab("--help")
+    assert out.returncode == 0 and "oversight" in out.stdout
+    probe = subprocess.run([sys.executable, "-c", (
+        "import sys; from alignlab.cli import build_parser; build_parser(None); "
+        "print(sorted(m for m in sys.modules if m.startswith(('torch', 'sklearn'))))")],
+        capture_output=True, text=True, timeout=120)
+    assert probe.stdout.strip() == "[]", probe.stdout[:300]
+
+
 def test_bad_target_exits_nonzero_listing_forms(capsys):
     assert main(["generate", "--target", "nonsense:x", "--prompt", "hi"]) == 2
     err = capsys.readouterr().err

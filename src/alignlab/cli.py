@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -17,22 +16,37 @@ from alignlab.models import TargetError
 USER_ERRORS = (TargetError, DataError, FileNotFoundError, ValueError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import alignlab.commands as commands
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command listed; only `command`'s module is imported.
+
+    The other commands get a bare placeholder (name and help): enough for the
+    top-level `--help` and for argparse to reject a misspelt command.
+    """
+    from alignlab.commands import COMMANDS
 
     parser = argparse.ArgumentParser(
         prog="alignlab",
         description="A workbench for AI alignment: specify, train, break, inspect, oversee "
                     "and guard language models, measured against known gold objectives.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    wanted = COMMANDS[command][0] if command in COMMANDS else None
+    for name, (module, help_text) in COMMANDS.items():
+        if module != wanted:
+            sub.add_parser(name, help=help_text)
+        elif name == next(n for n, (m, _) in COMMANDS.items() if m == wanted):
+            importlib.import_module(f"alignlab.commands.{module}").register(sub)
     return parser
+
+
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The command named in argv (its first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(requested_command(argv)).parse_args(argv)
     try:
         result = args.func(args)
     except USER_ERRORS as err:

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from alignlab.commands import add_command
 from alignlab.config import add_config_args, config_from_args
 
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from alignlab.train.cai import CAIConfig
     from alignlab.train.lora import AlignConfig
 
-    align = sub.add_parser("align", help="LoRA SFT or DPO of any HF model (adapters, resume)")
+    align = add_command(sub, "align")
     methods = align.add_subparsers(dest="method", required=True)
     for method in ("sft", "dpo"):
         p = methods.add_parser(method, help=f"{method} with a LoRA adapter (--lora-r 0: full)")
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_config_args(p, AlignConfig)
         p.set_defaults(func=cmd_align)
 
-    cai = sub.add_parser("cai", help="Constitutional AI data: revisions (SL) and AI labels (RL)")
+    cai = add_command(sub, "cai")
     steps = cai.add_subparsers(dest="step", required=True)
     for step, role in (("revise", "critic"), ("label", "feedback")):
         p = steps.add_parser(step, help="critique and revise answers" if step == "revise"

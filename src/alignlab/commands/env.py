@@ -11,12 +11,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
+
 KEYS = {"w": 0, "s": 1, "a": 2, "d": 3}
 """Keyboard letter -> action (up, down, left, right)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    env = sub.add_parser("env", help="list the gridworld environments, or play one")
+    env = add_command(sub, "env")
     esub = env.add_subparsers(dest="action", required=True)
     esub.add_parser("list", help="the registered environments").set_defaults(func=cmd_list)
     play = esub.add_parser("play", help="play an environment in the terminal (w/a/s/d, q)")

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
 from alignlab.config import add_config_args, config_from_args
 from alignlab.data import DataError, PreferencePair, Sample, read_jsonl
 from alignlab.interp.capture import load_shards, prompt_activations, resid_name, stream_to_disk
@@ -30,7 +31,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    probe = sub.add_parser("probe", help="linear probe sweep over layers (cross-validated AUROC)")
+    probe = add_command(sub, "probe")
     _add_target(probe)
     probe.add_argument("--positive", type=Path, required=True, help="prompts of class 1")
     probe.add_argument("--negative", type=Path, required=True, help="prompts of class 0")
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     probe.add_argument("--out", type=Path, default=Path("runs/probe"))
     probe.set_defaults(func=cmd_probe)
 
-    steer = sub.add_parser("steer", help="generate with a contrastive activation addition vector")
+    steer = add_command(sub, "steer")
     _add_target(steer)
     steer.add_argument("--pairs", type=Path, required=True,
                        help="JSONL PreferencePair: chosen = the behaviour to steer toward")
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     steer.add_argument("--out", type=Path, default=None, help="write result.json here")
     steer.set_defaults(func=cmd_steer)
 
-    sae = sub.add_parser("sae", help="sparse autoencoders on captured activations")
+    sae = add_command(sub, "sae")
     ssub = sae.add_subparsers(dest="action", required=True)
     train = ssub.add_parser("train", help="capture activations to disk, train an SAE, score it")
     _add_target(train)

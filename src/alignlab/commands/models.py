@@ -8,6 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
 from alignlab.models import FORMS, SamplingParams, load_target
 
 DEFAULT_TARGET = "embedded"
@@ -19,14 +20,14 @@ def add_target_arg(parser: argparse.ArgumentParser, default: str = DEFAULT_TARGE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="list target forms, or describe one target")
+    models = add_command(sub, "models")
     msub = models.add_subparsers(dest="action", required=True)
     msub.add_parser("list", help="the valid target spec forms").set_defaults(func=cmd_list)
     info = msub.add_parser("info", help="load a target and print what it is")
     add_target_arg(info)
     info.set_defaults(func=cmd_info)
 
-    gen = sub.add_parser("generate", help="generate from a target")
+    gen = add_command(sub, "generate")
     add_target_arg(gen)
     gen.add_argument("--prompt", required=True, help="the user message")
     gen.add_argument("--n", type=int, default=1, help="completions to sample")
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--json", action="store_true", help="print completions as JSON lines")
     gen.set_defaults(func=cmd_generate)
 
-    chat = sub.add_parser("chat", help="talk to a target interactively (Ctrl-D to quit)")
+    chat = add_command(sub, "chat")
     add_target_arg(chat)
     chat.add_argument("--max-new-tokens", type=int, default=256)
     chat.set_defaults(func=cmd_chat)

@@ -9,13 +9,14 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
 from alignlab.config import add_config_args, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from alignlab.monitor.server import ServeConfig
 
-    mon = sub.add_parser("monitor", help="guard proxy: serve, keys, kill switch, review")
+    mon = add_command(sub, "monitor")
     msub = mon.add_subparsers(dest="action", required=True)
     serve = msub.add_parser("serve", help="run the OpenAI-compatible guard proxy")
     add_config_args(serve, ServeConfig)

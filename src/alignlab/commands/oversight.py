@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
 from alignlab.config import add_config_args, config_from_args
 from alignlab.studies import debate_lm, judge_audit
 
@@ -25,7 +26,7 @@ COMMANDS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("oversight", help="oversight protocols on any target")
+    parser = add_command(sub, "oversight")
     osub = parser.add_subparsers(dest="protocol", required=True)
     for name, (cls, _, help_text) in COMMANDS.items():
         p = osub.add_parser(name, help=help_text)

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
 from alignlab.config import add_config_args
 from alignlab.report import BUDGETS, Run, write_report
 
@@ -19,7 +20,7 @@ RUN_FLAGS = ("suites", "attacks", "target")
 def register(sub: argparse._SubParsersAction) -> None:
     from alignlab.redteam.runner import ATTACKS, RedteamConfig
 
-    rt = sub.add_parser("redteam", help="red-team a target: suites, converters, adaptive attacks")
+    rt = add_command(sub, "redteam")
     rt.add_argument("--target", default="embedded", help="target spec (default: embedded)")
     rt.add_argument("--suite", nargs="+", default=["default"], metavar="NAME|FILE",
                     help="harmful, overrefusal, sycophancy, injection, default (all four), "
@@ -31,8 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(rt, RedteamConfig, skip=RUN_FLAGS)
     rt.set_defaults(func=cmd_redteam)
 
-    ev = sub.add_parser("eval", help="one behavioural eval: sycophancy, harmful, overrefusal, "
-                                     "injection")
+    ev = add_command(sub, "eval")
     ev.add_argument("eval", choices=("sycophancy", "harmful", "overrefusal", "injection"))
     ev.add_argument("--target", default="embedded", help="target spec (default: embedded)")
     ev.add_argument("--suite", default=None, metavar="FILE",
@@ -40,8 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(ev)
     ev.set_defaults(func=cmd_eval)
 
-    jd = sub.add_parser("judge", help="measure a judge on a labeled JSONL of prompt, response, "
-                                      "label")
+    jd = add_command(sub, "judge")
     jd.add_argument("--input", required=True, type=Path, help="JSONL with prompt, response, label")
     jd.add_argument("--judge", choices=("harm", "refusal"), default="harm",
                     help="which judge (default: harm; label 1 = harmful / refused)")

@@ -11,12 +11,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from alignlab.commands import add_command
 from alignlab.report import BUDGETS, Run, Section, paragraphs, write_report
 from alignlab.studies import Study, all_studies
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    study = sub.add_parser("study", help="run every study section and write one report")
+    study = add_command(sub, "study")
     study.add_argument("--budget", choices=BUDGETS, default="tour",
                        help="tour: every section at its smallest meaningful size (default); "
                             "quick: acceptance size; full: paper scale; smoke: seconds")
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--seed", type=int, default=0)
     study.set_defaults(func=cmd_study)
 
-    repro = sub.add_parser("repro", help="run one study (reproduction) by name")
+    repro = add_command(sub, "repro")
     repro.add_argument("name", help="study name (see `alignlab repro --list`)", nargs="?")
     repro.add_argument("--list", action="store_true", help="list the studies")
     repro.add_argument("--budget", choices=BUDGETS, default="quick")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alignlab.commands import add_command
 from alignlab.config import add_config_args, config_from_args
 
 METHODS = ("sft", "reward", "dpo", "ppo", "grpo")
@@ -30,7 +31,7 @@ def _configs() -> dict[str, type]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train a model: sft, reward, dpo, ppo, grpo")
+    train = add_command(sub, "train")
     methods = train.add_subparsers(dest="method", required=True)
     for method, cls in _configs().items():
         p = methods.add_parser(method, help=f"{method} training")
