@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from rich.progress import track
 
 from alignlab.oversight import prm as P
-from alignlab.oversight.stats import bootstrap_ci, fmt_ci
+from alignlab.oversight.stats import bootstrap_ci, fmt_ci, mean_ci
 from alignlab.report import Run, Section, paragraphs
 from alignlab.report.plots import new_figure, save
 from alignlab.studies import Study, StudyResult, finish_study
@@ -25,8 +26,10 @@ from alignlab.studies import Study, StudyResult, finish_study
 @dataclass(frozen=True)
 class PRMStudyConfig:
     generator: P.GeneratorConfig = field(default_factory=P.GeneratorConfig)
-    """How the noisy solver writes solutions."""
-    train_problems: int = 500
+    """How the solver writes solutions."""
+    verifier: P.VerifierConfig = field(default_factory=P.VerifierConfig)
+    """Network and training shared by the ORM and the PRMs."""
+    train_problems: int = 3000
     """Problems whose sampled solutions train the verifiers."""
     train_samples: int = 8
     """Solutions per training problem."""
@@ -35,69 +38,68 @@ class PRMStudyConfig:
     max_n: int = 256
     """Largest N; N runs over powers of two up to it."""
     repeats: int = 8
-    """Random size-N subsets per problem and N (fewer needed as N nears max_n)."""
+    """Random size-N subsets per problem and N (at N = max_n all are the full set)."""
     mc_rollouts: int = 8
     """Monte-Carlo completions per step prefix for the Math-Shepherd labels."""
-    hidden: int = 128
-    """Width of the verifiers' two hidden layers."""
 
 
 BUDGETS = {
     "smoke": PRMStudyConfig(train_problems=40, test_problems=10, max_n=8, repeats=2,
-                            mc_rollouts=2, hidden=16),
-    "tour": PRMStudyConfig(train_problems=250, test_problems=80, max_n=64, repeats=4),
+                            mc_rollouts=2, verifier=P.VerifierConfig(hidden=16, epochs=2)),
+    "tour": PRMStudyConfig(train_problems=1000, test_problems=80, max_n=64, repeats=4),
     "quick": PRMStudyConfig(),
-    "full": PRMStudyConfig(train_problems=2000, test_problems=500, repeats=16),
+    "full": PRMStudyConfig(train_problems=8000, test_problems=500, repeats=16),
 }
+
+Sample = tuple[P.Problem, P.Solver, list[P.Solution]]
 
 
 def sample_set(n_problems: int, samples: int, cfg: P.GeneratorConfig, rng: np.random.Generator,
-               ) -> list[tuple[P.Problem, float, list[P.Solution]]]:
-    """Problems, each with its slip rate and `samples` generated solutions."""
+               ) -> list[Sample]:
+    """Problems, each with its solver (habit and slip rate) and `samples` solutions."""
     out = []
     for _ in range(n_problems):
         problem = P.make_problem(rng, cfg)
-        slip_p = float(rng.uniform(*cfg.slip_range))
-        sols = [P.generate(problem, slip_p, cfg, rng) for _ in range(samples)]
-        out.append((problem, slip_p, sols))
+        solver = P.Solver(float(rng.uniform(*cfg.habit_range)), float(rng.uniform(*cfg.slip_range)))
+        sols = [P.generate(problem, solver, cfg, rng) for _ in range(samples)]
+        out.append((problem, solver, sols))
     return out
 
 
-def train_verifiers(train: list, cfg: PRMStudyConfig, seed: int, rng: np.random.Generator,
-                    ) -> tuple[dict, float]:
+def train_verifiers(train: list[Sample], cfg: PRMStudyConfig, seed: int,
+                    rng: np.random.Generator) -> tuple[dict, float]:
     """ORM, gold-label PRM and Monte-Carlo-label PRM on the same solutions; also the
-    agreement of MC step labels with gold on the steps the PRM trains on."""
+    agreement of MC step labels with gold on the steps the MC-label PRM trains on."""
     sols = [s for _, _, group in train for s in group]
-    answers_ok = [s.answer == p.values()[-1] for p, _, group in train for s in group]
+    batch = P.encode(sols)
+    answer_ok = torch.tensor([float(s.answer == p.values()[-1])
+                              for p, _, group in train for s in group])
     gold = [P.gold_step_labels(s) for s in sols]
-    mc = [[bool(v) for v in P.mc_step_labels(p, s, slip_p, cfg.generator, cfg.mc_rollouts, rng)]
-          for p, slip_p, group in track(train, description="Monte-Carlo step labels")
+    mc = [P.mc_step_labels(p, s, solver, cfg.generator, cfg.mc_rollouts, rng)
+          for p, solver, group in track(train, description="Monte-Carlo step labels")
           for s in group]
-    orm = P.new_verifier(seed, cfg.hidden).fit(
-        np.array([P.solution_features(s) for s in sols]), np.array(answers_ok, dtype=int))
-    models = {"orm": orm}
-    for name, labels in (("prm", gold), ("prm_mc", mc)):
-        x, y = P.prm_training_set(sols, labels)
-        models[name] = P.new_verifier(seed, cfg.hidden).fit(x, y)
+    models = {"orm": P.train_orm(batch, answer_ok, cfg.verifier, seed),
+              "prm": P.train_prm(batch, P.prm_targets(sols, gold), cfg.verifier, seed),
+              "prm_mc": P.train_prm(batch, P.prm_targets(sols, mc), cfg.verifier, seed)}
     agree = np.mean([m == g for ml, gl in zip(mc, gold, strict=True)
-                     for m, g in zip(ml, gl, strict=True)])
+                     for m, g in zip(ml, gl, strict=False)])
     return models, float(agree)
 
 
-def evaluate(test: list, models: dict, cfg: PRMStudyConfig, rng: np.random.Generator) -> dict:
-    """Per N and method: correctness of the pick per (problem, repeat), plus the trace
-    soundness of each pick at the largest N."""
+def evaluate(test: list[Sample], models: dict, cfg: PRMStudyConfig, rng: np.random.Generator,
+             ) -> dict:
+    """Per N and method: correctness of the pick per (problem, repeat), plus whether each
+    pick at the largest N has a right answer and a flawed trace."""
     ns = [2 ** i for i in range(int(np.log2(cfg.max_n)) + 1)]
-    methods = ("prm", "orm", "prm_mc", "majority")
-    hits = {m: np.zeros((len(ns), len(test), cfg.repeats)) for m in methods}
-    flawed = {m: [] for m in ("prm", "orm", "prm_mc")}  # (answer right, trace flawed) at max N
+    verifiers = ("prm", "orm", "prm_mc")
+    hits = {m: np.zeros((len(ns), len(test), cfg.repeats)) for m in (*verifiers, "majority")}
+    flawed = {m: [] for m in verifiers}  # (answer right, trace flawed) at max N
     for pi, (problem, _, sols) in enumerate(track(test, description="best-of-N")):
         truth = problem.values()[-1]
         answers = np.array([s.answer for s in sols])
         sound = np.array([P.first_error(s) is None for s in sols])
-        scores = {"prm": P.prm_scores(models["prm"], sols),
-                  "orm": P.orm_scores(models["orm"], sols),
-                  "prm_mc": P.prm_scores(models["prm_mc"], sols)}
+        batch = P.encode(sols)
+        scores = {name: P.solution_scores(models[name], batch) for name in verifiers}
         for ni, n in enumerate(ns):
             for r in range(cfg.repeats):
                 subset = rng.choice(len(sols), size=n, replace=False)
@@ -110,10 +112,16 @@ def evaluate(test: list, models: dict, cfg: PRMStudyConfig, rng: np.random.Gener
     return {"ns": ns, "hits": hits, "flawed": flawed}
 
 
-def trace_error(pairs: list[tuple[bool, bool]]) -> float:
-    """Share of picks with a right final answer whose reasoning has a wrong step."""
+def trace_error(pairs: list[tuple[bool, bool]]) -> tuple[float, tuple[float, float]]:
+    """Share of picks with a right final answer whose reasoning has a wrong step, with
+    its Wilson interval."""
     right = [flaw for ok, flaw in pairs if ok]
-    return float(np.mean(right)) if right else 0.0
+    return mean_ci(right) if right else (0.0, (0.0, 1.0))
+
+
+def gap_slope(ns: list[int], gap_by_problem: np.ndarray) -> float:
+    """Least-squares change of the mean PRM-ORM gap per doubling of N; gap (N, problems)."""
+    return float(np.polyfit(np.log2(ns), gap_by_problem.mean(axis=1), 1)[0])
 
 
 def run(budget: str, out: Path, seed: int = 0, config: PRMStudyConfig | None = None,
@@ -134,19 +142,24 @@ def run(budget: str, out: Path, seed: int = 0, config: PRMStudyConfig | None = N
     cis = {m: bootstrap_ci(lambda idx, v=v: float(v[idx].mean()), len(v), seed=seed)
            for m, v in per_problem.items()}
     diff = per_problem["prm"] - per_problem["orm"]
+    gap_by_problem = (hits["prm"] - hits["orm"]).mean(axis=2)  # (N, problems)
+    traces = {m: trace_error(ev["flawed"][m]) for m in ("orm", "prm", "prm_mc")}
     metrics = {
         "prm_bon_acc": float(acc["prm"][-1]), "orm_bon_acc": float(acc["orm"][-1]),
         "majority_acc": float(acc["majority"][-1]), "prm_mc_bon_acc": float(acc["prm_mc"][-1]),
         "prm_bon_acc_ci": cis["prm"], "orm_bon_acc_ci": cis["orm"],
         "majority_acc_ci": cis["majority"], "prm_mc_bon_acc_ci": cis["prm_mc"],
+        "orm_best_acc": float(acc["orm"].max()), "orm_best_n": ns[int(acc["orm"].argmax())],
         "prm_minus_orm": float(gap[-1]),
         "prm_minus_orm_ci": bootstrap_ci(lambda idx: float(diff[idx].mean()), len(diff),
                                          seed=seed),
         "prm_minus_orm_by_n": {str(n): float(g) for n, g in zip(ns, gap, strict=True)},
-        "prm_minus_orm_slope_per_doubling": float(np.polyfit(np.log2(ns), gap, 1)[0]),
-        "trace_error_outcome": trace_error(ev["flawed"]["orm"]),
-        "trace_error_process": trace_error(ev["flawed"]["prm"]),
-        "trace_error_process_mc": trace_error(ev["flawed"]["prm_mc"]),
+        "prm_minus_orm_slope_per_doubling": gap_slope(ns, gap_by_problem),
+        "prm_minus_orm_slope_ci": bootstrap_ci(
+            lambda idx: gap_slope(ns, gap_by_problem[:, idx]), len(test), seed=seed),
+        "trace_error_outcome": traces["orm"][0], "trace_error_outcome_ci": traces["orm"][1],
+        "trace_error_process": traces["prm"][0], "trace_error_process_ci": traces["prm"][1],
+        "trace_error_process_mc": traces["prm_mc"][0],
         "mc_step_label_agreement": mc_agree,
         "largest_n": ns[-1],
     }
@@ -165,24 +178,50 @@ def section(run_: Run, cfg: PRMStudyConfig, ns: list[int], acc: dict, m: dict) -
     ax.set_title("Best-of-N on multi-step arithmetic")
     ax.legend()
     fig_path = save(fig, run_.figure_path("best_of_n"))
+    fig, ax = new_figure()
+    ax.plot(ns, acc["prm"] - acc["orm"], marker="o")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("N (solutions per problem)")
+    ax.set_ylabel("PRM minus ORM accuracy")
+    ax.set_title("The process-supervision gap grows with N")
+    gap_path = save(fig, run_.figure_path("prm_minus_orm"))
+    by_n = m["prm_minus_orm_by_n"]
     text = paragraphs(
+        f"The solver drops carries at a rate drawn per problem (0-0.9), so a problem's "
+        f"samples repeat the same wrong answer and majority voting fails on the problems "
+        f"where the habit is strong; it also slips at random and sometimes jumps back to the "
+        f"true value after a mistake (right answer, wrong reasoning). "
         f"{cfg.train_problems} training problems x {cfg.train_samples} sampled solutions train "
-        f"both verifiers (same network, same solutions); {cfg.test_problems} test problems with "
-        f"{cfg.max_n} samples each. At N={ns[-1]}: PRM "
-        f"{fmt_ci(m['prm_bon_acc'], m['prm_bon_acc_ci'])}, "
+        f"the ORM (final-answer labels) and the PRM (step labels up to the first error) with "
+        f"the same network and scoring rule (product of step probabilities); "
+        f"{cfg.test_problems} test problems with {cfg.max_n} samples each.\n\n"
+        f"At N={ns[-1]}: PRM {fmt_ci(m['prm_bon_acc'], m['prm_bon_acc_ci'])}, "
         f"ORM {fmt_ci(m['orm_bon_acc'], m['orm_bon_acc_ci'])}, majority "
-        f"{fmt_ci(m['majority_acc'], m['majority_acc_ci'])} (bootstrap over problems); "
-        f"PRM minus ORM {fmt_ci(m['prm_minus_orm'], m['prm_minus_orm_ci'])}, changing by "
-        f"{m['prm_minus_orm_slope_per_doubling']:+.3f} per doubling of N.\n\n"
-        f"Trace error (right answer, wrong reasoning) of the picked solution: outcome-"
-        f"supervised {m['trace_error_outcome']:.3f}, process-supervised "
-        f"{m['trace_error_process']:.3f}. Monte-Carlo step labels ({cfg.mc_rollouts} rollouts) "
-        f"agree with gold on {m['mc_step_label_agreement']:.3f} of steps; the PRM trained on "
-        f"them reaches {m['prm_mc_bon_acc']:.3f}. Lightman et al. (MATH, N=1860): PRM 78.2%, "
+        f"{fmt_ci(m['majority_acc'], m['majority_acc_ci'])} (bootstrap over problems). "
+        f"PRM minus ORM is {by_n['2']:+.3f} at N=2, {by_n[str(ns[len(ns) // 2])]:+.3f} at "
+        f"N={ns[len(ns) // 2]} and {fmt_ci(m['prm_minus_orm'], m['prm_minus_orm_ci'])} at "
+        f"N={ns[-1]}: {fmt_ci(m['prm_minus_orm_slope_per_doubling'], m['prm_minus_orm_slope_ci'])}"
+        f" per doubling of N. The ORM peaks at {m['orm_best_acc']:.3f} (N={m['orm_best_n']}) "
+        f"and then falls: outcome labels never say which step failed and reward "
+        f"compensated traces, so among many samples it finds wrong ones it scores above the "
+        f"right ones (over-optimisation of a proxy), while the PRM keeps climbing towards "
+        f"the share of problems with a sound sample. "
+        f"At N={ns[-1]} the ORM ends {'below' if m['orm_bon_acc'] < m['majority_acc'] else 'above'}"
+        f" majority voting (Lightman et al.'s ORM, trained on far more data, stays above it)."
+        f"\n\n"
+        f"Trace error (right answer, wrong reasoning) of the picked solution at N={ns[-1]}: "
+        f"outcome-supervised {fmt_ci(m['trace_error_outcome'], m['trace_error_outcome_ci'])}, "
+        f"process-supervised {fmt_ci(m['trace_error_process'], m['trace_error_process_ci'])} "
+        f"(Wilson). Monte-Carlo step labels ({cfg.mc_rollouts} rollouts, hard) agree with gold "
+        f"on {m['mc_step_label_agreement']:.3f} of the steps they label: a rollout from a "
+        f"wrong prefix often jumps back to the true value, so wrong steps get labelled good; "
+        f"the PRM trained on them reaches {m['prm_mc_bon_acc']:.3f} (trace error "
+        f"{m['trace_error_process_mc']:.3f}). Lightman et al. (MATH, N=1860): PRM 78.2%, "
         f"ORM 72.4%, majority 69.6%; Uesato et al.: trace error 14.0% -> 3.4%.")
     table = [{"N": n, **{names[k]: round(float(acc[k][i]), 3) for k in names}}
              for i, n in enumerate(ns)]
-    return Section("Process supervision: PRM vs ORM", text, table, [fig_path])
+    return Section("Process supervision: PRM vs ORM", text, table, [fig_path, gap_path])
 
 
 STUDY = Study("prm", "Process vs outcome supervision", run, order=71,
