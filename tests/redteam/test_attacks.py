@@ -37,6 +37,24 @@ def test_pair_gives_up_after_the_budget(tmp_path, rule_judges):
     assert [len(t.history) for t in trails] == [3, 3] and not any(t.broken for t in trails)
 
 
+def test_gcg_prefix_cache_gives_the_full_sequence_loss():
+    vocab = ["count", *[str(i) for i in range(20)], "sure", "here", "is", "go", "now"]
+    lm = tiny_lm(vocab, seed=1)
+    allowed = gcg.allowed_tokens(lm.tokenizer)
+    seg = gcg.segments(lm, "count 3 7", allowed[:4].clone(), "sure here is")
+    gen = torch.Generator().manual_seed(0)
+    cands = allowed[torch.randint(0, len(allowed), (6, 4), generator=gen)]
+    ids = torch.cat([seg.before.expand(6, -1), cands, seg.after.expand(6, -1),
+                     seg.target.expand(6, -1)], dim=1)
+    n_t = len(seg.target)
+    with torch.no_grad():
+        logits = lm.model(input_ids=ids).logits[:, -n_t - 1:-1]
+        full = torch.nn.functional.cross_entropy(logits.transpose(1, 2), seg.target.expand(6, -1),
+                                                 reduction="none").mean(-1)
+        cached = gcg.target_loss(lm.model, seg, cands)
+    assert torch.allclose(cached, full, atol=1e-5)
+
+
 def test_gcg_gradients_and_search_lower_the_target_loss():
     vocab = ["count", *[str(i) for i in range(20)], "sure", "here", "is", "go", "now"]
     lm = tiny_lm(vocab, seed=0)

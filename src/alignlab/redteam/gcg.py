@@ -75,34 +75,66 @@ def allowed_tokens(tokenizer: Any) -> Tensor:
     return torch.tensor(ok, dtype=torch.long)
 
 
-def target_loss(model: Any, seg: Segments, suffixes: Tensor) -> Tensor:
+Prefix = list[tuple[Tensor, Tensor]]
+"""Per layer, the keys and values of a sequence's constant opening, batch size 1."""
+
+
+def prefix_cache(model: Any, before: Tensor) -> Prefix:
+    """Keys and values of the `before` segment, computed once per attack.
+
+    It never changes during the search and is ~2/3 of each candidate sequence, so every
+    later forward starts from these instead of recomputing them.
+    """
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    with torch.no_grad():
+        model(input_ids=before[None], cache=cache, use_cache=True)
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def batch_cache(prefix: Prefix, b: int) -> Any:
+    """A fresh cache holding `prefix` for b rows (a forward appends to it, so one per call)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    for i, (k, v) in enumerate(prefix):
+        cache.update(k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1), i)
+    return cache
+
+
+def target_loss(model: Any, seg: Segments, suffixes: Tensor, prefix: Prefix | None = None,
+                ) -> Tensor:
     """Mean cross-entropy of the target tokens for each suffix in `suffixes` (B, L) -> (B,)."""
     b = suffixes.shape[0]
-    ids = torch.cat([seg.before.expand(b, -1), suffixes, seg.after.expand(b, -1),
-                     seg.target.expand(b, -1)], dim=1)
+    prefix = prefix if prefix is not None else prefix_cache(model, seg.before)
+    ids = torch.cat([suffixes, seg.after.expand(b, -1), seg.target.expand(b, -1)], dim=1)
     n_t = len(seg.target)
-    logits = model(input_ids=ids, logits_to_keep=n_t + 1).logits[:, :-1]   # (B, n_t, V)
+    logits = model(input_ids=ids, cache=batch_cache(prefix, b), use_cache=True,
+                   logits_to_keep=n_t + 1).logits[:, :-1]                   # (B, n_t, V)
     return F.cross_entropy(logits.transpose(1, 2).float(), seg.target.expand(b, -1),
                            reduction="none").mean(-1)
 
 
-def token_gradients(model: Any, seg: Segments) -> Tensor:
+def token_gradients(model: Any, seg: Segments, prefix: Prefix | None = None) -> Tensor:
     """d loss / d one-hot(suffix), shape (L, V)."""
+    prefix = prefix if prefix is not None else prefix_cache(model, seg.before)
     embed = model.get_input_embeddings().weight                             # (V, D)
     one_hot = F.one_hot(seg.suffix, embed.shape[0]).to(embed.dtype).requires_grad_(True)
-    parts = [embed[seg.before], one_hot @ embed, embed[seg.after], embed[seg.target]]
+    parts = [one_hot @ embed, embed[seg.after], embed[seg.target]]
     inputs = torch.cat(parts).unsqueeze(0)                                  # (1, T, D)
     n_t = len(seg.target)
-    logits = model(inputs_embeds=inputs, logits_to_keep=n_t + 1).logits[0, :-1]
+    logits = model(inputs_embeds=inputs, cache=batch_cache(prefix, 1), use_cache=True,
+                   logits_to_keep=n_t + 1).logits[0, :-1]
     loss = F.cross_entropy(logits.float(), seg.target)
     (grad,) = torch.autograd.grad(loss, one_hot)
     return grad
 
 
 def step(model: Any, seg: Segments, allowed: Tensor, config: GCGConfig,
-         generator: torch.Generator) -> tuple[Tensor, float]:
+         generator: torch.Generator, prefix: Prefix) -> tuple[Tensor, float]:
     """One GCG step: the best of `config.batch` single-token swaps and its loss."""
-    grad = token_gradients(model, seg)                                      # (L, V)
+    grad = token_gradients(model, seg, prefix)                              # (L, V)
     masked = torch.full_like(grad, float("inf"))
     masked[:, allowed] = grad[:, allowed]
     top = (-masked).topk(config.top_k, dim=-1).indices                      # (L, k)
@@ -111,7 +143,7 @@ def step(model: Any, seg: Segments, allowed: Tensor, config: GCGConfig,
     cands = seg.suffix.repeat(config.batch, 1)
     cands[torch.arange(config.batch), pos] = top[pos, pick]
     with torch.no_grad():
-        losses = target_loss(model, seg, cands)
+        losses = target_loss(model, seg, cands, prefix)
     best = int(losses.argmin())
     return cands[best], float(losses[best])
 
@@ -126,15 +158,16 @@ def attack(lm: Any, request: str, config: GCGConfig, seed: int = 0,
     generator = torch.Generator().manual_seed(seed)
     init = allowed[torch.randint(0, len(allowed), (config.suffix_len,), generator=generator)]
     seg = segments(lm, request, init, config.target)
+    prefix = prefix_cache(model, seg.before)
     with torch.no_grad():
-        losses = [float(target_loss(model, seg, seg.suffix[None])[0])]
+        losses = [float(target_loss(model, seg, seg.suffix[None], prefix)[0])]
     # Gradients flow to the one-hot suffix only; restore the caller's flags afterwards.
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     try:
         for _ in range(config.steps):
-            suffix, loss = step(model, seg, allowed, config, generator)
+            suffix, loss = step(model, seg, allowed, config, generator, prefix)
             if loss < losses[-1]:
                 seg.suffix = suffix
             losses.append(min(loss, losses[-1]))
