@@ -66,7 +66,7 @@ BUDGETS = {
     "tour": RedteamConfig(per_category=4, limit=24, attack_per_category=1, gcg_behaviours=1,
                           pair_queries=4, gcg_steps=8, max_new_tokens=32, bootstrap=1000,
                           converters=("base64", "roleplay", "many_shot")),
-    "quick": RedteamConfig(),
+    "quick": RedteamConfig(gcg_behaviours=2),
     "full": RedteamConfig(attack_per_category=5, gcg_behaviours=8, pair_queries=12,
                           gcg_steps=60, max_new_tokens=96),
 }
