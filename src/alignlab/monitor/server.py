@@ -329,8 +329,9 @@ def app_from_env() -> Starlette:
 def serve(cfg: ServeConfig) -> None:
     import uvicorn
 
+    # Every exchange is in the journal already; an access log line would only add latency.
     common: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "log_level": "warning",
-              "timeout_graceful_shutdown": 5}
+                              "access_log": False, "timeout_graceful_shutdown": 5}
     if cfg.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(asdict(cfg))
         uvicorn.run("alignlab.monitor.server:app_from_env", factory=True,
