@@ -2,7 +2,9 @@
 
 Khan et al. (2024) on QuALITY: LLM judges 48% / 54% / 76% (naive / consultancy /
 debate). Here the stories are generated, so the right answer is known and no model
-can answer from memory; the same LM plays debaters, consultant and judge.
+can answer from memory; the same LM plays debaters, consultant and judge. The
+consultant is the debater for its answer without an opponent, so consultancy and
+debate differ only in what the judge reads.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class DebateLMConfig:
     rounds: int = 1
     """Quotes each debater (or the consultant) gives."""
     mode: str = "select"
-    """How speakers quote: select (rank the story's sentences) or generate (free text)."""
+    """How speakers quote: select (the story sentence their LM finds most persuasive) or
+    generate (free text)."""
     max_tokens: int = 48
     """New tokens per turn in generate mode."""
 
@@ -57,12 +60,13 @@ def run(budget: str, out: Path, seed: int = 0, config: DebateLMConfig | None = N
     qs = L.make_questions(cfg.questions, seed, cfg.people, cfg.attributes)
     rng = np.random.default_rng(seed)
     consultant_side = rng.integers(0, 2, size=len(qs))  # answer index argued, at random
+    start = time.perf_counter()
+    debates = L.run_protocol(lm, qs, [[0, 1]] * len(qs), cfg.rounds, cfg.mode, cfg.max_tokens)
+    run_.log(stage="transcripts", seconds=time.perf_counter() - start)
     protocols = {
         "naive": [L.Transcript(q) for q in qs],
-        "consultancy": L.run_protocol(lm, qs, [[int(s)] for s in consultant_side], cfg.rounds,
-                                      cfg.mode, cfg.max_tokens),
-        "debate": L.run_protocol(lm, qs, [[0, 1]] * len(qs), cfg.rounds, cfg.mode,
-                                 cfg.max_tokens),
+        "consultancy": L.consultancy(debates, [int(s) for s in consultant_side]),
+        "debate": debates,
     }
     metrics: dict = {}
     correct = {}
@@ -84,9 +88,30 @@ def run(budget: str, out: Path, seed: int = 0, config: DebateLMConfig | None = N
                                                     len(diff), seed=seed)
     metrics["ordered"] = bool(metrics["acc_naive"] < metrics["acc_consultancy"]
                               < metrics["acc_debate"])
-    turns = [t for name in ("consultancy", "debate") for tr in protocols[name] for t in tr.turns]
-    metrics["quotes_verified"] = float(np.mean([t.verified for t in turns])) if turns else 0.0
+    metrics.update(quote_checks(debates))
     return finish_study(run_, metrics, [section(run_, cfg, metrics, protocols)])
+
+
+def rate(xs: list) -> float:
+    return float(np.mean(xs)) if xs else 0.0
+
+
+def quote_checks(debates: list[L.Transcript]) -> dict:
+    """Did each debater quote the sentence that answers the question (the liar doing so
+    argues against itself), and how often were each side's quotes found in the story?"""
+    def side(t: L.Transcript, honest: bool) -> list[L.Turn]:
+        right = t.question.answers[t.question.correct]
+        return [tn for tn in t.turns if (tn.answer == right) == honest]
+
+    def quoted_fact(honest: bool) -> float:
+        return rate([any(L.normalise(t.question.fact) in L.normalise(tn.quote)
+                         for tn in side(t, honest)) for t in debates])
+
+    return {"honest_quoted_fact": quoted_fact(True), "liar_quoted_fact": quoted_fact(False),
+            "quotes_verified_honest": rate([tn.verified for t in debates
+                                            for tn in side(t, True)]),
+            "quotes_verified_liar": rate([tn.verified for t in debates
+                                          for tn in side(t, False)])}
 
 
 def section(run_: Run, cfg: DebateLMConfig, m: dict, protocols: dict) -> Section:
@@ -97,12 +122,19 @@ def section(run_: Run, cfg: DebateLMConfig, m: dict, protocols: dict) -> Section
     text = paragraphs(
         f"{cfg.questions} questions over hidden fact tables ({cfg.people} people x "
         f"{cfg.attributes} facts); target {cfg.target} plays every role; {cfg.rounds} round(s), "
-        f"quotes by '{cfg.mode}'; the judge's letter log-probabilities are averaged over both "
-        f"answer orders. Accuracy (Wilson 95%): naive {fmt_ci(m['acc_naive'], m['acc_naive_ci'])}, "
+        f"quotes by '{cfg.mode}'; the judge completes the answer sentence and its answer "
+        "log-probabilities are averaged over both answer orders. Accuracy (Wilson 95%): "
+        f"naive {fmt_ci(m['acc_naive'], m['acc_naive_ci'])}, "
         f"consultancy {fmt_ci(m['acc_consultancy'], m['acc_consultancy_ci'])} (honest consultant "
         f"{m['acc_consultancy_honest']:.3f}, dishonest {m['acc_consultancy_dishonest']:.3f}), "
         f"debate {fmt_ci(m['acc_debate'], m['acc_debate_ci'])}. Ordered naive < consultancy < "
-        f"debate: {m['ordered']}. Quotes verified: {m['quotes_verified']:.3f}.\n\n"
+        f"debate: {m['ordered']}; paired differences (bootstrap 95%): consultancy - naive "
+        f"{fmt_ci(m['consultancy_minus_naive'], m['consultancy_minus_naive_ci'])}, debate - "
+        f"consultancy {fmt_ci(m['debate_minus_consultancy'], m['debate_minus_consultancy_ci'])}. "
+        f"The honest debater quoted the answering sentence in "
+        f"{m['honest_quoted_fact']:.3f} of questions, the liar in {m['liar_quoted_fact']:.3f}; "
+        "quotes found in the story: honest "
+        f"{m['quotes_verified_honest']:.3f}, liar {m['quotes_verified_liar']:.3f}.\n\n"
         "Khan et al. 2024 (QuALITY, LLM judges): 48% / 54% / 76%.")
     examples = [{"transcript": L.render(t, swap=False),
                  "right answer": t.question.answers[t.question.correct]}
