@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,11 @@ def test_two_ranks_agree(tmp_path: Path):
     data.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     digests = tmp_path / "digests.txt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    with socket.socket() as probe:  # a free port: a fixed one may still be held by another run
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", "29517", "-m", "alignlab.train.distributed", "--model", "tiny:toy",
+           "--master-port", str(port), "-m", "alignlab.train.distributed", "--model", "tiny:toy",
            "--data", str(data), "--out", str(tmp_path / "run"), "--digests", str(digests),
            "--lora-r", "4", "--batch-size", "4", "--epochs", "2", "--lr", "0.05"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
