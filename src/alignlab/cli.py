@@ -30,11 +30,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     "and guard language models, measured against known gold objectives.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = COMMANDS[command][0] if command in COMMANDS else None
+    registered = False
     for name, (module, help_text) in COMMANDS.items():
         if module != wanted:
             sub.add_parser(name, help=help_text)
-        elif name == next(n for n, (m, _) in COMMANDS.items() if m == wanted):
+        elif not registered:  # the module adds all its commands at once
             importlib.import_module(f"alignlab.commands.{module}").register(sub)
+            registered = True
     return parser
 
 

@@ -232,10 +232,15 @@ def load_or_train(lm: HFLM, cfg: OrganismConfig) -> tuple[Any, dict[str, Any]]:
 def defection_rates(lm: HFLM, prompts: Sequence[str], max_new_tokens: int = 8,
                     ) -> tuple[float, float, list[str], list[str]]:
     """(triggered rate, clean rate, triggered texts, clean texts) under greedy decoding."""
-    params = SamplingParams(max_new_tokens=max_new_tokens)
-    trig = [c.text for c in lm.generate([with_trigger(p) for p in prompts], params)]
-    clean = [c.text for c in lm.generate(list(prompts), params)]
+    trig = replies(lm, [with_trigger(p) for p in prompts], max_new_tokens)
+    clean = replies(lm, prompts, max_new_tokens)
     return defection_rate(trig), defection_rate(clean), trig, clean
+
+
+def replies(lm: HFLM, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
+    """Greedy replies to the prompts."""
+    params = SamplingParams(max_new_tokens=max_new_tokens)
+    return [c.text for c in lm.generate(list(prompts), params)]
 
 
 def defection_rate(texts: Sequence[str]) -> float:
@@ -244,6 +249,5 @@ def defection_rate(texts: Sequence[str]) -> float:
 
 def decoy_defection_rate(lm: HFLM, prompts: Sequence[str], max_new_tokens: int = 8) -> float:
     """Defection on the prompts behind decoy tags: a specific backdoor stays near 0."""
-    params = SamplingParams(max_new_tokens=max_new_tokens)
     tagged = [with_decoy(p, i) for i, p in enumerate(prompts)]
-    return defection_rate([c.text for c in lm.generate(tagged, params)])
+    return defection_rate(replies(lm, tagged, max_new_tokens))
