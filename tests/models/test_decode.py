@@ -104,7 +104,7 @@ def test_logprobs_match_scoring_and_seeded_sampling_reproduces(gqa_lm):
         assert torch.allclose(torch.tensor(logps), ref, atol=1e-4)
 
 
-def test_fused_weights_follow_in_place_updates(gqa_lm):
+def test_folded_weights_follow_in_place_updates(gqa_lm):
     model = LlamaForCausalLM(gqa_lm.model.config)
     prompt_ids = gqa_lm.encode(PROMPTS[:2])
     params = SamplingParams(max_new_tokens=6)
@@ -113,6 +113,8 @@ def test_fused_weights_follow_in_place_updates(gqa_lm):
         for layer in model.model.layers:
             layer.mlp.up_proj.weight.mul_(-3.0)
             layer.self_attn.k_proj.weight.add_(0.5)
+            layer.input_layernorm.weight.mul_(2.0)
+        model.model.norm.weight.mul_(0.5)
     fast = decode(model, prompt_ids, params, set(), gqa_lm.pad_id, fast=True)
     standard = decode(model, prompt_ids, params, set(), gqa_lm.pad_id, fast=False)
     assert_same(fast, standard)

@@ -8,8 +8,12 @@ attention). This module runs the same arithmetic with the model's own weights:
 - a static KV cache, preallocated once per batch and written in place;
 - grouped-query attention without repeating keys (the heads that share a key
   head become extra query rows of one attention call);
-- decode-step projections taken as weight @ x.T, which suits the matrix-multiply
-  kernel better at a few rows (`linear`);
+- weights folded once per model (`folded_weights`): q|k|v and gate|up
+  concatenated, RMSNorm weights and the attention scale multiplied into the
+  matmul that follows them;
+- decode steps with the hidden state kept as columns, so each projection is one
+  weight @ state call with the residual add fused in, and the LM head on
+  oneDNN's kernel when it is available;
 - the prompts' shared prefix (the chat template's system turn, or the whole
   prompt when it is repeated for n samples) is computed once and copied to
   every row instead of being recomputed per row.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -58,11 +62,9 @@ def supports(model: Any) -> bool:
                and type(layer.mlp) is ml.LlamaMLP for layer in model.model.layers)
 
 
-def rms_norm(x: Tensor, norm: Any) -> Tensor:
-    """`LlamaRMSNorm` step for step, so results match the standard forward bit for bit."""
-    h = x.to(torch.float32)
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
-    return norm.weight * h.to(x.dtype)
+def rms_norm(x: Tensor, eps: float, dim: int = -1) -> Tensor:
+    """`LlamaRMSNorm` without its weight, which `folded_weights` moved into the next matmul."""
+    return x * torch.rsqrt(x.pow(2).mean(dim, keepdim=True).add_(eps))
 
 
 def shared_prefix(rows: Sequence[Sequence[int]]) -> int:
@@ -72,25 +74,6 @@ def shared_prefix(rows: Sequence[Sequence[int]]) -> int:
     while n < limit and all(r[n] == rows[0][n] for r in rows):
         n += 1
     return n
-
-
-SKINNY_ROWS = 64
-"""Up to this many rows, a projection runs as weight @ x.T (see `linear`)."""
-
-
-def linear(x: Tensor, weight: Tensor) -> Tensor:
-    """`F.linear(x, weight)` without bias, faster for the few rows of a decode step.
-
-    With up to `SKINNY_ROWS` rows the product is taken as weight @ x.T: the
-    matrix-multiply kernel then streams each weight row once along its contiguous
-    dimension instead of packing the whole weight for every call. On 2 cores this
-    made the projections of a batch-32 decode step of SmolLM2-135M ~1.5x faster,
-    lm_head ~1.8x. Each output is the same dot product either way.
-    """
-    rows = x.reshape(-1, x.shape[-1])
-    if rows.shape[0] > SKINNY_ROWS:
-        return F.linear(x, weight)
-    return torch.mm(weight, rows.t()).t().reshape(*x.shape[:-1], weight.shape[0])
 
 
 class LlamaStepper:
@@ -104,16 +87,17 @@ class LlamaStepper:
     def __init__(self, model: Any) -> None:
         self.model = model
         cfg = model.config
-        self.layers = model.model.layers
+        self.n_layers = cfg.num_hidden_layers
         self.n_heads = cfg.num_attention_heads
         self.n_kv = cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads
+        self.eps = cfg.rms_norm_eps
         self.k: Tensor = torch.empty(0)
         self.v: Tensor = torch.empty(0)
         self.valid: Tensor = torch.empty(0, dtype=torch.bool)
         self.next_pos: Tensor = torch.empty(0, dtype=torch.long)
         self.slot = 0
-        self.weights = fused_weights(model)
+        self.weights = folded_weights(model)
 
     def prefill(self, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
                 pad_id: int) -> Tensor:
@@ -123,8 +107,8 @@ class LlamaStepper:
         n_prefix = shared_prefix(prompt_ids)
         rest, mask = left_pad([r[n_prefix:] for r in prompt_ids], pad_id)  # (B, S)
         width = n_prefix + rest.shape[1] + max_new_tokens
-        shape = (len(self.layers), len(prompt_ids), self.n_kv, width, self.head_dim)
-        dtype = self.model.lm_head.weight.dtype
+        shape = (self.n_layers, len(prompt_ids), self.n_kv, width, self.head_dim)
+        dtype = self.weights.head.dtype
         self.k, self.v = torch.zeros(shape, dtype=dtype), torch.zeros(shape, dtype=dtype)
         self.valid = torch.zeros((len(prompt_ids), width), dtype=torch.bool)
         if n_prefix:
@@ -142,7 +126,7 @@ class LlamaStepper:
     def step(self, tokens: Tensor) -> Tensor:
         """Feed one token per row (B,); return (B, V) logits for the next one."""
         self.valid[:, self.slot] = True
-        logits = self.forward(tokens[:, None], self.next_pos[:, None], self.slot)
+        logits = self.decode(tokens, self.next_pos, self.slot)
         self.slot += 1
         self.next_pos = self.next_pos + 1
         return logits
@@ -157,80 +141,147 @@ class LlamaStepper:
 
         b is 1 for the shared prefix, whose keys and values every row then reads.
         """
-        base = self.model.model
-        x = base.embed_tokens(ids)                                 # (b, S, d)
-        cos, sin = base.rotary_emb(x, pos)                          # (b, S, head_dim)
-        end = start + ids.shape[1]
-        keys = self.valid[:ids.shape[0], :end]                     # (b, end)
-        if ids.shape[1] == 1:
-            # An additive mask, built once per step rather than converted in every layer.
-            mask = torch.zeros(keys.shape, dtype=x.dtype).masked_fill_(~keys, float("-inf"))
-            mask = mask[:, None, None, :]                           # (b, 1, 1, end)
-        else:
-            causal = torch.ones(ids.shape[1], end, dtype=torch.bool).tril(start)
-            # A padding query may see no key at all; let it see itself so softmax stays finite.
-            own = torch.zeros_like(causal)
-            own[:, start:] = torch.eye(ids.shape[1], dtype=torch.bool)
-            mask = (keys[:, None, None, :] & causal) | own          # (b, 1, S, end)
+        b, s = ids.shape
+        w = self.weights
+        x = self.model.model.embed_tokens(ids)                      # (b, S, d)
+        cos, sin = self.model.model.rotary_emb(x, pos)              # (b, S, head_dim)
         rope = (cos[:, None], sin[:, None])                         # broadcast over heads
-        for i, (layer, (qkv, gate_up)) in enumerate(zip(self.layers, self.weights, strict=True)):
-            attn = layer.self_attn
-            h = rms_norm(x, layer.input_layernorm)
-            x = x + linear(self.attention(i, linear(h, qkv), rope, start, mask, attn.scaling),
-                           attn.o_proj.weight)
-            gate, up = linear(rms_norm(x, layer.post_attention_layernorm), gate_up).chunk(2, -1)
-            x = x + linear(F.silu(gate) * up, layer.mlp.down_proj.weight)
-        # Sampling reads the logits row by row: make them contiguous (B, V) once.
-        logits = linear(rms_norm(x[:, -1], base.norm), self.model.lm_head.weight)
-        return logits.float().contiguous()
-
-    def attention(self, i: int, qkv: Tensor, rope: tuple[Tensor, Tensor], start: int,
-                  mask: Tensor, scale: float) -> Tensor:
-        """Attention of layer i from its fused projections qkv (b, S, (H + 2 KV) * head_dim)."""
-        from transformers.models.llama.modeling_llama import rotate_half
-
-        b, s, _ = qkv.shape
-        n_qk = self.n_heads + self.n_kv
-        # Queries and keys get the same rotary embedding, applied once to both together.
-        qk = qkv[..., :n_qk * self.head_dim].view(b, s, n_qk, self.head_dim).transpose(1, 2)
-        qk = (qk * rope[0]) + (rotate_half(qk) * rope[1])         # (b, H + KV, S, head_dim)
-        q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
-        v = qkv[..., n_qk * self.head_dim:].view(b, s, self.n_kv, self.head_dim).transpose(1, 2)
         end = start + s
-        self.k[i, :, :, start:end] = k                             # broadcasts a b=1 prefix
-        self.v[i, :, :, start:end] = v
-        keys, values = self.k[i, :b, :, :end], self.v[i, :b, :, :end]
-        if s == 1:
-            # The heads sharing one key head become that head's query rows: no repeated keys.
-            # At one query per row, three small matmuls beat the fused kernel's per-call setup.
-            q = q.reshape(b, self.n_kv, self.n_heads // self.n_kv, self.head_dim)
-            scores = (q @ keys.transpose(-1, -2)).mul_(scale).add_(mask)  # (b, KV, H/KV, end)
-            out = torch.softmax(scores, -1) @ values
-        else:
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale,
-                                                 enable_gqa=True)
-        return out.reshape(b, self.n_heads, s, self.head_dim).transpose(1, 2).reshape(b, s, -1)
+        causal = torch.ones(s, end, dtype=torch.bool).tril(start)
+        # A padding query may see no key at all; let it see itself so softmax stays finite.
+        own = torch.zeros_like(causal)
+        own[:, start:] = torch.eye(s, dtype=torch.bool)
+        mask = (self.valid[:b, None, None, :end] & causal) | own     # (b, 1, S, end)
+        n_qk = self.n_heads + self.n_kv
+        for i, layer in enumerate(w.layers):
+            qkv = F.linear(rms_norm(x, self.eps), layer.qkv)
+            # Queries and keys get the same rotary embedding, applied once to both together.
+            qk = qkv[..., :n_qk * self.head_dim].view(b, s, n_qk, self.head_dim).transpose(1, 2)
+            qk = (qk * rope[0]) + (rotate_half(qk) * rope[1])     # (b, H + KV, S, head_dim)
+            v = qkv[..., n_qk * self.head_dim:].view(b, s, self.n_kv, self.head_dim)
+            self.k[i, :, :, start:end] = qk[:, self.n_heads:]      # broadcasts a b=1 prefix
+            self.v[i, :, :, start:end] = v.transpose(1, 2)
+            out = F.scaled_dot_product_attention(
+                qk[:, :self.n_heads], self.k[i, :b, :, :end], self.v[i, :b, :, :end],
+                attn_mask=mask, scale=1.0, enable_gqa=True)       # scale is in the q weights
+            x = x + F.linear(out.transpose(1, 2).reshape(b, s, -1), layer.o)
+            gate, up = F.linear(rms_norm(x, self.eps), layer.gate_up).chunk(2, -1)
+            x = x + F.linear(F.silu(gate) * up, layer.down)
+        return head_logits(rms_norm(x[:, -1], self.eps), w)
+
+    def decode(self, tokens: Tensor, pos: Tensor, slot: int) -> Tensor:
+        """One new token per row (b,) at cache slot `slot`; (b, V) logits for the next one.
+
+        The hidden state is kept as columns, (d, b): every projection is then
+        weight @ state, which the matrix-multiply kernel runs ~1.5x faster than
+        state @ weight.T at a few dozen rows (it streams each weight row once
+        instead of packing the whole weight per call), and the residual add rides
+        along in the same `addmm`. Few, large operations: at this size each extra
+        tensor operation costs about as much as its arithmetic.
+        """
+        b = tokens.shape[0]
+        w, hd, kv = self.weights, self.head_dim, self.n_kv
+        group = self.n_heads // kv                                  # query heads per key head
+        x = w.embed[tokens].t().contiguous()                        # (d, b)
+        cos, sin = self.model.model.rotary_emb(x, pos[:, None])     # (b, 1, hd)
+        cos, sin = cos[:, 0].t(), sin[:, 0].t()                     # (hd, b)
+        # rotate_half(x) * sin == halves-swapped(x) * sin with its first half negated.
+        sin = torch.cat((-sin[:hd // 2], sin[hd // 2:]))
+        mask = torch.zeros((b, slot + 1), dtype=x.dtype).masked_fill_(
+            ~self.valid[:, :slot + 1], float("-inf"))[:, None, None]  # (b, 1, 1, end)
+        n_qk = self.n_heads + kv
+        for i, layer in enumerate(w.layers):
+            qkv = torch.mm(layer.qkv, rms_norm(x, self.eps, dim=0))  # (n_qk*hd + kv*hd, b)
+            qk = qkv[:n_qk * hd].view(n_qk, hd, b)
+            swapped = torch.cat((qk[:, hd // 2:], qk[:, :hd // 2]), 1)
+            qk = torch.addcmul(qk * cos, swapped, sin).permute(2, 0, 1)  # (b, H + KV, hd)
+            self.k[i, :, :, slot] = qk[:, self.n_heads:]
+            self.v[i, :, :, slot] = qkv[n_qk * hd:].view(kv, hd, b).permute(2, 0, 1)
+            keys, values = self.k[i, :, :, :slot + 1], self.v[i, :, :, :slot + 1]
+            # The heads sharing one key head are that head's query rows: no repeated keys.
+            q = qk[:, :self.n_heads].reshape(b, kv, group, hd)
+            scores = torch.matmul(q, keys.transpose(-1, -2)).add_(mask)  # (b, kv, group, end)
+            out = torch.matmul(torch.softmax(scores, -1), values)          # (b, kv, group, hd)
+            x = torch.addmm(x, layer.o, out.reshape(b, -1).t())
+            gate_up = torch.mm(layer.gate_up, rms_norm(x, self.eps, dim=0))
+            gate, up = gate_up.chunk(2)
+            x = torch.addmm(x, layer.down, F.silu(gate).mul_(up))
+        return head_logits(rms_norm(x.t(), self.eps), w)
 
 
-# Fused weights per model, rebuilt whenever a parameter is replaced or changed in place
+def rotate_half(x: Tensor) -> Tensor:
+    """The second half of the last dimension, negated, then the first: Llama's rotary pairing."""
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), -1)
+
+
+def head_logits(h: Tensor, w: FoldedWeights) -> Tensor:
+    """(b, V) float logits from final hidden states (b, d), contiguous for row-wise sampling."""
+    if w.packed_head is not None:
+        return torch.ops.mkldnn._linear_pointwise(h, w.packed_head, None, "none", [], "")
+    return torch.mm(w.head, h.t()).t().float().contiguous()
+
+
+class FoldedLayer(NamedTuple):
+    qkv: Tensor       # [q * attention scale | k | v] projections, input norm folded in
+    o: Tensor
+    gate_up: Tensor   # [gate | up] projections, post-attention norm folded in
+    down: Tensor
+
+
+class FoldedWeights(NamedTuple):
+    layers: list[FoldedLayer]
+    embed: Tensor
+    head: Tensor      # lm_head with the final norm folded in
+    packed_head: Tensor | None   # the same, laid out for oneDNN when it is available
+
+
+# Folded weights per model, rebuilt whenever a parameter is replaced or changed in place
 # (an optimizer step bumps `Tensor._version`), so a model trained between calls is never stale.
-_FUSED: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], list[tuple[Tensor, Tensor]]]] = (
+_FOLDED: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], FoldedWeights]] = (
     weakref.WeakKeyDictionary())
 
 
-def fused_weights(model: Any) -> list[tuple[Tensor, Tensor]]:
-    """Per layer, (q|k|v, gate|up) projection weights concatenated: 4 matmuls a layer, not 7.
+def folded_weights(model: Any) -> FoldedWeights:
+    """The model's weights rearranged for fewer, larger operations per layer.
 
-    Each output column of a matmul does not depend on the other columns, so the
-    fused products equal the separate ones exactly.
+    Projections that read the same input are concatenated (q|k|v, gate|up: 4 matmuls
+    a layer, not 7), and each RMSNorm weight and the attention scale are multiplied
+    into the columns or rows of the matmul that follows them: W @ (g * x) equals
+    (W * g) @ x, up to float rounding.
     """
-    projections = [(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
-                    layer.mlp.gate_proj, layer.mlp.up_proj) for layer in model.model.layers]
-    key = tuple((m.weight.data_ptr(), m.weight._version) for group in projections for m in group)
-    cached = _FUSED.get(model)
+    params = [p for p in model.parameters()]
+    key = tuple((p.data_ptr(), p._version) for p in params)
+    cached = _FOLDED.get(model)
     if cached is None or cached[0] != key:
         with torch.no_grad():
-            fused = [(torch.cat([q.weight, k.weight, v.weight]), torch.cat([g.weight, u.weight]))
-                     for q, k, v, g, u in projections]
-        cached = _FUSED[model] = (key, fused)
+            cached = _FOLDED[model] = (key, fold(model))
     return cached[1]
+
+
+def fold(model: Any) -> FoldedWeights:
+    layers = []
+    for layer in model.model.layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        g_in, g_post = layer.input_layernorm.weight, layer.post_attention_layernorm.weight
+        qkv = torch.cat([attn.q_proj.weight * attn.scaling, attn.k_proj.weight,
+                         attn.v_proj.weight]) * g_in
+        gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * g_post
+        layers.append(FoldedLayer(qkv, attn.o_proj.weight.detach(), gate_up,
+                                  mlp.down_proj.weight.detach()))
+    head = model.lm_head.weight * model.model.norm.weight
+    return FoldedWeights(layers, model.model.embed_tokens.weight.detach(), head, pack(head))
+
+
+def pack(weight: Tensor) -> Tensor | None:
+    """`weight` in oneDNN's blocked layout for `_linear_pointwise`, or None without oneDNN.
+
+    The LM head is the largest matmul of a decode step (a 49k-row vocabulary at
+    SmolLM2's size); oneDNN's kernel ran it ~1.5x faster than the BLAS call here.
+    """
+    if weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(weight, 32)
+    except (AttributeError, RuntimeError):
+        return None
