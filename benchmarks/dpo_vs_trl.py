@@ -23,11 +23,12 @@ from typing import Any
 
 import torch
 
+from alignlab.evals.audit import load_suite
 from alignlab.models import load_target
-from alignlab.studies._align_audit import load_suite
 from alignlab.studies.sycophancy_dpo import preference_pairs
 from alignlab.train.common import trainable
-from alignlab.train.lora import AlignConfig, batch_loss, encode, seeded_lora
+from alignlab.train.dpo import encode, seeded_lora
+from alignlab.train.lora import AlignConfig, batch_loss
 
 CONFIG = AlignConfig(lora_r=16, lora_alpha=32, loss="dpo", beta=0.1, lr=5e-4, batch_size=4)
 

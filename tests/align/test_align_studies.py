@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alignlab.studies._align_audit import before_after, load_suite, verdict
+from alignlab.evals.audit import before_after, load_suite, verdict
 from alignlab.studies.sycophancy_dpo import preference_pairs
 
 ITEM = {"question": "What is the capital of Australia?", "answers": ["Canberra"],

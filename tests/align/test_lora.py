@@ -10,10 +10,11 @@ import torch
 
 from alignlab.models.tiny import tiny_lm
 from alignlab.report import Run
+from alignlab.train import dpo
+from alignlab.train.dpo import encode
 from alignlab.train.lora import (
     PREFERENCE_LOSSES,
     AlignConfig,
-    encode,
     load_adapter,
     merge_adapter,
     save_adapter,
@@ -60,6 +61,20 @@ def test_dpo_changes_lora_parameters_and_lowers_loss():
     assert changed and len(trainable(model.model)) == len(model_before)
     assert history[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)  # adapter starts at zero
     assert history[-1]["loss"] < history[0]["loss"] - 0.1
+
+
+def test_lora_and_dpo_entry_points_train_identically():
+    # Same loop, same step: `dpo` here is train.dpo's `sigmoid` under another name.
+    shared = {"lora_r": 4, "lr": 5e-2, "epochs": 2, "batch_size": 3, "beta": 0.5}
+    a, b = lm(), lm()
+    log_a = train_dpo(a, PROMPTS, CHOSEN, REJECTED, AlignConfig(loss="dpo", **shared),
+                      show=False)
+    log_b = dpo.train_dpo(b, PROMPTS, CHOSEN, REJECTED,
+                          dpo.DPOConfig(loss="sigmoid", kl_rows=0, **shared), show=False)
+    assert log_a == log_b
+    for (name, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters(),
+                                 strict=True):
+        assert torch.equal(p, q), name
 
 
 def test_sft_full_finetune_lowers_loss():

@@ -86,8 +86,9 @@ def test_dpo_two_steps_change_parameters(lm, data):
     before = snapshot(lm.model)
     history = train_dpo(lm, prompts, a, b, DPOConfig(batch_size=4, max_steps=2, lr=1e-2,
                                                      kl_rows=2),
-                        show=False)
+                        on_step=lambda step: {"seen_step": step}, show=False)
     assert len(history) == 2 and all("kl" in h for h in history)
+    assert [h["seen_step"] for h in history] == [1, 2]
     assert_all_changed(before, lm.model)
 
 

@@ -5,4 +5,7 @@ Each module offers `evaluate(lm, items=None, out=None, ...) -> metrics`, for exa
     from alignlab.evals import sycophancy
     from alignlab.redteam.suites import sycophancy_items
     metrics = sycophancy.evaluate(lm, sycophancy_items("heldout"))
+
+`audit` is the before/after check of the alignment studies (`sycophancy-dpo`, `cai`):
+all three behaviours at once on held-out items, with generations cached by model.
 """

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from alignlab.config import config_hash
+from alignlab.evals.audit import AuditSize, audit, load_suite
 from alignlab.models import load_target
 from alignlab.paths import artifact_dir
 from alignlab.report import Run, Section, paragraphs
 from alignlab.report.run import atomic_write_text
 from alignlab.studies import Study, StudyResult, finish_study
-from alignlab.studies._align_audit import AuditSize, audit, load_suite
 from alignlab.train.cai import CAIConfig, load_constitution, rl_cai, sl_cai
 from alignlab.train.lora import (
     AlignConfig,

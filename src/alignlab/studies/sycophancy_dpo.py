@@ -18,11 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alignlab.config import config_hash
-from alignlab.models import load_target
-from alignlab.paths import artifact_dir
-from alignlab.report import Run, Section, paragraphs
-from alignlab.studies import Study, StudyResult, finish_study
-from alignlab.studies._align_audit import (
+from alignlab.evals.audit import (
     TRAIN_BELIEFS,
     TRAIN_CHALLENGES,
     AuditSize,
@@ -31,6 +27,10 @@ from alignlab.studies._align_audit import (
     challenge,
     load_suite,
 )
+from alignlab.models import load_target
+from alignlab.paths import artifact_dir
+from alignlab.report import Run, Section, paragraphs
+from alignlab.studies import Study, StudyResult, finish_study
 from alignlab.train.lora import AlignConfig, load_adapter, save_adapter, train_dpo
 
 
@@ -130,8 +130,8 @@ def run(budget: str, out: Path, seed: int = 0, config: SycophancyDPOConfig | Non
     lm, n_pairs, cached = trained_policy(lm, config, run_, show)
     train_s = time.perf_counter() - start
     after, examples_after = audit(lm, config.audit, [])
-    metrics = {**before_after(before, after), "preference_pairs": n_pairs,
-               "adapter_cached": cached, "train_seconds": round(train_s, 1)}
+    metrics: dict[str, Any] = {**before_after(before, after), "preference_pairs": n_pairs,
+                               "adapter_cached": cached, "train_seconds": round(train_s, 1)}
     run_.log(**metrics)
     halved = after["sycophancy_flip"] <= before["sycophancy_flip"] / 2
     text = paragraphs(

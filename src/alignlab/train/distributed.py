@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     from alignlab.data import PreferencePair, Sample, read_jsonl
     from alignlab.models import load_target
     from alignlab.report import Run
-    from alignlab.train.lora import AlignConfig, encode, seeded_lora, train
+    from alignlab.train.dpo import encode
+    from alignlab.train.lora import AlignConfig, train
 
     parser = argparse.ArgumentParser(prog="python -m alignlab.train.distributed")
     parser.add_argument("--model", required=True, help="target spec of an HF model")
@@ -103,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(AlignConfig, args)
     rank, world = init_from_env()
     lm = load_target(args.model)
-    seeded_lora(lm, config)  # type: ignore[arg-type]  (before encoding: the reference is adapter-off)
     if config.loss == "sft":
         samples = read_jsonl(args.data, Sample)
         data = encode(lm, [s.prompt for s in samples],  # type: ignore[arg-type]

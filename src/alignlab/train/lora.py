@@ -1,23 +1,20 @@
-"""LoRA training of any Hugging Face causal LM: adapters, and a lean SFT / DPO loop.
+"""LoRA training of any Hugging Face causal LM: adapters, and SFT / DPO on `train.dpo`'s loop.
 
 The adapter itself comes from `train.common.apply_lora` (PEFT, shared with the other
 trainers); this file adds saving adapters as safetensors, loading and merging them,
-and one training loop whose DPO step does only the work the loss needs:
+and `AlignConfig`: the settings of `train.dpo.fit` for real models, with supervised
+fine-tuning on demonstrations as a third loss next to DPO and IPO.
 
-- reference log-probs are computed once, before training, with the adapter off
-  (the reference never changes, so recomputing them every step is waste);
-- chosen and rejected completions go through the model in one forward pass;
-- the LM head runs only on completion positions (`sequence_logprobs`).
-
-The loop checkpoints the adapter and optimizer, resumes from the latest checkpoint,
-and runs unchanged under `torchrun` / `accelerate launch` (see `train.distributed`).
+Training is `train.dpo.fit`: reference log-probs once before training (adapter off),
+chosen and rejected in one forward pass, checkpoint and resume, and the same run
+under `torchrun` / `accelerate launch` (see `train.distributed`).
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +23,19 @@ from torch import Tensor
 
 from alignlab.models.base import Prompt
 from alignlab.models.hf import HFLM, sequence_logprobs
-from alignlab.train import distributed as dist_
-from alignlab.train import dpo as dpo_losses
-from alignlab.train.common import (
-    LoraOptions,
-    apply_lora,
-    is_peft,
-    minibatches,
-    progress,
-    resume_state,
-    save_state,
-    trainable,
-    with_eos,
+from alignlab.train.common import LoraOptions, apply_lora, is_peft
+from alignlab.train.dpo import (
+    Encoded,
+    LoopOptions,
+    LossFn,
+    encode,
+    fit,
+    ipo_loss,
+    preference_loss,
+    sigmoid_loss,
 )
 
 # ---------------------------------------------------------------- adapters
-
-
-def seeded_lora(lm: HFLM, config: AlignConfig) -> HFLM:
-    """Attach the adapter with a seeded initialisation, so every process and every
-    restart of a run starts from the same adapter whatever ran before."""
-    torch.manual_seed(config.seed)
-    return apply_lora(lm, config)
 
 
 def attach_lora(lm: HFLM, r: int = 16, alpha: int = 32,
@@ -86,81 +74,24 @@ def merge_adapter(lm: HFLM) -> HFLM:
 
 
 @dataclass(frozen=True)
-class AlignConfig(LoraOptions):
+class AlignConfig(LoopOptions):
+    """`train.dpo.fit`'s settings for LoRA on real models, with "sft" as a third loss."""
+
     loss: str = "dpo"
     """One of LOSSES: sft (demonstrations), dpo (sigmoid), ipo."""
-    beta: float = 0.1
-    """DPO/IPO strength of the anchor to the reference policy."""
+    # Adapters on real models: a larger step, smaller batches, checkpoints more often.
     lr: float = 5e-4
-    """AdamW learning rate."""
-    epochs: int = 2
-    """Passes over the data."""
     batch_size: int = 4
-    """Examples (pairs for DPO) per optimizer step, summed over all processes."""
-    max_steps: int = 0
-    """Stop after this many steps (0: no limit beyond `epochs`)."""
     checkpoint_every: int = 20
-    """Save a resumable checkpoint every this many steps (when writing a run)."""
-    seed: int = 0
-    """Seed for shuffling."""
 
 
-# The same loss functions as `alignlab.train.dpo`, under the names this loop's CLI uses.
-PREFERENCE_LOSSES: dict[str, Callable[[Tensor, float], Tensor]] = {
-    "dpo": dpo_losses.sigmoid_loss, "ipo": dpo_losses.ipo_loss}
+# `train.dpo`'s loss functions, under the names this module's CLI uses.
+PREFERENCE_LOSSES: dict[str, LossFn] = {"dpo": sigmoid_loss, "ipo": ipo_loss}
 LOSSES = ("sft", *PREFERENCE_LOSSES)
 
 
-# ---------------------------------------------------------------- data
-
-
-@dataclass
-class Encoded:
-    """Token ids of the training set; for preferences also the reference log-prob sums."""
-
-    prompts: list[list[int]]
-    chosen: list[list[int]]
-    rejected: list[list[int]] | None = None
-    ref_chosen: Tensor | None = None    # (N,)
-    ref_rejected: Tensor | None = None  # (N,)
-
-    def __len__(self) -> int:
-        return len(self.prompts)
-
-
-@torch.no_grad()
-def reference_sums(lm: HFLM, prompts: Sequence[Sequence[int]],
-                   completions: Sequence[Sequence[int]], batch_size: int = 16) -> Tensor:
-    """Summed log-probs of completions under the base model (adapter off), (N,)."""
-    context = lm.model.disable_adapter() if is_peft(lm.model) else torch.no_grad()
-    sums: list[Tensor] = []
-    was_training = lm.model.training
-    lm.model.eval()
-    with context:
-        for s in range(0, len(prompts), batch_size):
-            logps = sequence_logprobs(lm.model, prompts[s:s + batch_size],
-                                      completions[s:s + batch_size], lm.pad_id)
-            sums.extend(lp.sum() for lp in logps)
-    lm.model.train(was_training)
-    return torch.stack(sums)
-
-
-def encode(lm: HFLM, prompts: Sequence[Prompt], chosen: Sequence[str],
-           rejected: Sequence[str] | None = None) -> Encoded:
-    """Encode demonstrations (rejected None) or preference pairs; EOS ends every completion."""
-    data = Encoded(lm.encode(list(prompts)), with_eos(lm, chosen))
-    if rejected is not None:
-        data.rejected = with_eos(lm, rejected)
-        data.ref_chosen = reference_sums(lm, data.prompts, data.chosen)
-        data.ref_rejected = reference_sums(lm, data.prompts, data.rejected)
-    return data
-
-
-# ---------------------------------------------------------------- one step
-
-
-def sft_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
-                   pad_id: int) -> tuple[Tensor, dict[str, float]]:
+def sft_batch_loss(model: Any, data: Encoded, idx: Sequence[int], pad_id: int,
+                   ) -> tuple[Tensor, dict[str, float]]:
     """Mean negative log-likelihood of the demonstration tokens."""
     logps = sequence_logprobs(model, [data.prompts[i] for i in idx],
                               [data.chosen[i] for i in idx], pad_id)
@@ -168,96 +99,35 @@ def sft_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignC
     return loss, {"loss": float(loss.detach())}
 
 
-def preference_batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
-                          pad_id: int) -> tuple[Tensor, dict[str, float]]:
-    """DPO/IPO loss of a batch of pairs; chosen and rejected share one forward pass."""
-    assert data.rejected is not None and data.ref_chosen is not None
-    assert data.ref_rejected is not None
-    prompts = [data.prompts[i] for i in idx]
-    completions = [data.chosen[i] for i in idx] + [data.rejected[i] for i in idx]
-    logps = sequence_logprobs(model, prompts + prompts, completions, pad_id)
-    sums = torch.stack([lp.sum() for lp in logps])            # (2B,)
-    n = len(idx)
-    rows = torch.tensor(list(idx))
-    chosen_ratio = sums[:n] - data.ref_chosen[rows]           # (B,) log π/π_ref
-    rejected_ratio = sums[n:] - data.ref_rejected[rows]
-    margin = chosen_ratio - rejected_ratio
-    loss = PREFERENCE_LOSSES[config.loss](margin, config.beta)
-    m, c, r = margin.detach(), chosen_ratio.detach(), rejected_ratio.detach()
-    return loss, {"loss": float(loss.detach()), "accuracy": float((m > 0).float().mean()),
-                  "margin": float(m.mean()), "chosen_logratio": float(c.mean()),
-                  "rejected_logratio": float(r.mean())}
-
-
 def batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
                pad_id: int) -> tuple[Tensor, dict[str, float]]:
+    """The loss `config.loss` names on rows `idx` of `data`, and the scalars to log."""
     if config.loss == "sft":
-        return sft_batch_loss(model, data, idx, config, pad_id)
-    if config.loss not in PREFERENCE_LOSSES:
-        raise ValueError(f"unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
-    return preference_batch_loss(model, data, idx, config, pad_id)
+        return sft_batch_loss(model, data, idx, pad_id)
+    return preference_loss(model, data, idx, PREFERENCE_LOSSES[config.loss], config.beta,
+                           pad_id)
 
 
-# ---------------------------------------------------------------- the loop
-
-
-def schedule(n: int, config: AlignConfig) -> list[list[int]]:
-    """Every step's global batch of example indices, fixed by the seed (so resume is exact)."""
-    rng = random.Random(config.seed)
-    batches = [b for _ in range(config.epochs) for b in minibatches(n, config.batch_size, rng)]
-    return batches[:config.max_steps] if config.max_steps else batches
+# ---------------------------------------------------------------- training
 
 
 def train(lm: HFLM, data: Encoded, config: AlignConfig, run: Any = None, show: bool = True,
           ) -> list[dict[str, float]]:
-    """Train `lm` in place (LoRA when `config.lora_r` > 0); return the per-step log.
-
-    Under torchrun / accelerate launch each process takes its slice of every global
-    batch and DistributedDataParallel averages the gradients, so every rank holds the
-    same weights after every step; rank 0 alone writes logs and checkpoints.
-    """
-    seeded_lora(lm, config)
-    rank, world = dist_.rank_and_world()
-    model = dist_.wrap(lm.model.train())
-    optimizer = torch.optim.AdamW(trainable(lm.model), lr=config.lr)
-    out = Path(run.out) if run is not None else None
-    state = resume_state(out, lm.model, optimizer)
-    start = state["step"] if state else 0
-    batches = schedule(len(data), config)
-    history: list[dict[str, float]] = []
-    with progress(show and rank == 0) as bar:
-        task = bar.add_task(config.loss, total=len(batches), completed=start, info="")
-        for step in range(start, len(batches)):
-            mine = batches[step][rank::world]
-            loss, record = batch_loss(model, data, mine, config, lm.pad_id)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            record = dist_.mean_over_ranks(record)
-            history.append(record)
-            if run is not None and rank == 0:
-                run.log(step + 1, **record)
-                if (step + 1) % config.checkpoint_every == 0 or step + 1 == len(batches):
-                    save_state(out, step + 1, lm.model, optimizer)
-            dist_.barrier()
-            bar.update(task, advance=1, info=f"loss {record['loss']:.3f}")
-    lm.model.eval()
-    return history
+    """Train `lm` in place (LoRA when `config.lora_r` > 0); return the per-step log."""
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
+    step = partial(batch_loss, config=config, pad_id=lm.pad_id)
+    return fit(lm, data, step, config, run, show)
 
 
 def train_sft(lm: HFLM, prompts: Sequence[Prompt], completions: Sequence[str],
               config: AlignConfig, run: Any = None, show: bool = True) -> list[dict[str, float]]:
     """Supervised fine-tuning on demonstrations (config.loss is forced to "sft")."""
-    from dataclasses import replace
-
-    config = replace(config, loss="sft")
-    seeded_lora(lm, config)
-    return train(lm, encode(lm, prompts, completions), config, run, show)
+    return train(lm, encode(lm, prompts, completions), replace(config, loss="sft"), run, show)
 
 
 def train_dpo(lm: HFLM, prompts: Sequence[Prompt], chosen: Sequence[str],
               rejected: Sequence[str], config: AlignConfig, run: Any = None, show: bool = True,
               ) -> list[dict[str, float]]:
     """DPO (or IPO) on preference pairs, reference log-probs computed once up front."""
-    seeded_lora(lm, config)  # before encoding, so the reference is "adapter off"
     return train(lm, encode(lm, prompts, chosen, rejected), config, run, show)
