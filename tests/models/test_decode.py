@@ -62,8 +62,33 @@ def test_fast_path_is_taken_only_for_plain_llama(gqa_lm):
     from peft import LoraConfig, get_peft_model
 
     peft = get_peft_model(LlamaForCausalLM(gqa_lm.model.config),
-                          LoraConfig(r=2, target_modules=["q_proj"]))
-    assert not fast_llama.supports(peft) and not fast_llama.supports(peft.base_model.model)
+                          LoraConfig(r=2, target_modules=["q_proj"], lora_dropout=0.1,
+                                     use_dora=True))
+    assert not fast_llama.supports(peft)  # DoRA changes the layer's output formula
+
+
+def test_lora_adapters_are_added_into_the_fast_path(gqa_lm):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(1)
+    peft = get_peft_model(LlamaForCausalLM(gqa_lm.model.config),
+                          LoraConfig(r=2, target_modules=["q_proj", "v_proj", "down_proj"],
+                                     lora_dropout=0.1))
+    with torch.no_grad():  # PEFT starts B at zero; make the adapters change the outputs
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    peft.eval()
+    assert fast_llama.supports(peft)
+    prompt_ids = gqa_lm.encode(PROMPTS)
+    params = SamplingParams(max_new_tokens=8, temperature=1.0)
+    runs = {fast: decode(peft, prompt_ids, params, set(), gqa_lm.pad_id,
+                         torch.Generator().manual_seed(3), fast=fast) for fast in (True, False)}
+    assert_same(runs[True], runs[False])
+    with peft.disable_adapter():
+        assert not fast_llama.supports(peft)
+    peft.train()  # dropout on the adapter's input: only the standard forward applies it
+    assert not fast_llama.supports(peft)
 
 
 def test_greedy_matches_generate_on_both_paths(gqa_lm):

@@ -18,9 +18,10 @@ attention). This module runs the same arithmetic with the model's own weights:
   prompt when it is repeated for n samples) is computed once and copied to
   every row instead of being recomputed per row.
 
-It bypasses the Hugging Face module calls, so forward hooks, PEFT adapters or
-patched modules would be skipped: `supports(model)` admits only an unmodified
-`LlamaForCausalLM`, and everything else takes the standard path.
+It bypasses the Hugging Face module calls, so forward hooks or patched modules
+would be skipped: `supports(model)` admits only a plain `LlamaForCausalLM`, bare or
+with plain LoRA adapters (added into the weights here), and everything else takes
+the standard path.
 """
 
 from __future__ import annotations
@@ -37,29 +38,69 @@ ENABLED = True
 """Set to False to send every model through the standard `transformers` forward."""
 
 STANDARD_MODULES = ("torch.nn.modules.", "transformers.models.llama.", "transformers.activations")
-"""Where every submodule of a model on the fast path must come from."""
+"""Where every submodule of a model on the fast path must come from (LoRA layers aside)."""
+
+PEFT_WRAPPERS = ("peft.peft_model", "peft.tuners.lora.model")
+"""The modules PEFT wraps around a model with LoRA adapters."""
+
+
+def llama_of(model: Any) -> Any:
+    """The `LlamaForCausalLM` itself, or the one inside a PEFT LoRA wrapper."""
+    if type(model).__module__.startswith(PEFT_WRAPPERS[0]):
+        model = model.base_model
+    if type(model).__module__.startswith(PEFT_WRAPPERS[1]):
+        model = model.model
+    return model
 
 
 def supports(model: Any) -> bool:
-    """True for an unmodified `LlamaForCausalLM`: no hooks, adapters or patched modules."""
+    """True for a plain `LlamaForCausalLM`, bare or with active LoRA adapters (PEFT), and
+    without hooks or patched modules: any other model takes the standard forward."""
     from transformers import LlamaForCausalLM
     from transformers.models.llama import modeling_llama as ml
 
-    if not ENABLED or type(model) is not LlamaForCausalLM:
+    llama = llama_of(model)
+    if not ENABLED or type(llama) is not LlamaForCausalLM:
         return False
-    cfg = model.config
+    cfg = llama.config
     if (cfg.attention_bias or cfg.mlp_bias or cfg.hidden_act != "silu"
-            or getattr(cfg, "pretraining_tp", 1) != 1 or model.lm_head.bias is not None):
+            or getattr(cfg, "pretraining_tp", 1) != 1 or llama.lm_head.bias is not None):
         return False
     if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
         return False
     for module in model.modules():
         if module._forward_hooks or module._forward_pre_hooks or "forward" in module.__dict__:
             return False
-        if not type(module).__module__.startswith(STANDARD_MODULES):
-            return False  # a LoRA, quantized or otherwise replaced layer
+        kind = type(module).__module__
+        if kind.startswith(PEFT_WRAPPERS) and module is not llama:
+            continue
+        if kind == "peft.tuners.lora.layer" and not plain_lora(module):
+            return False
+        if not kind.startswith((*STANDARD_MODULES, "peft.tuners.lora.layer")):
+            return False  # a quantized, otherwise adapted or replaced layer
     return all(type(layer) is ml.LlamaDecoderLayer and type(layer.self_attn) is ml.LlamaAttention
-               and type(layer.mlp) is ml.LlamaMLP for layer in model.model.layers)
+               and type(layer.mlp) is ml.LlamaMLP for layer in llama.model.layers)
+
+
+def plain_lora(module: Any) -> bool:
+    """A LoRA linear layer whose output is exactly (W + its delta weight) @ x: one active,
+    unmerged adapter without DoRA, bias or (in training mode) dropout."""
+    if type(module).__name__ != "Linear" or module.merged or module.disable_adapters:
+        return False
+    if len(module.active_adapters) != 1 or type(module.base_layer) is not nn.Linear:
+        return False
+    name = module.active_adapters[0]
+    if name not in module.lora_A or module.use_dora.get(name) or module.lora_bias.get(name):
+        return False
+    dropout = module.lora_dropout[name]
+    return type(dropout) is nn.Identity or not (module.training and dropout.p > 0)
+
+
+def weight_of(linear: Any) -> Tensor:
+    """A projection's weight, with its active LoRA adapter added in: W + scale · B @ A."""
+    if type(linear).__module__ == "peft.tuners.lora.layer":
+        return linear.base_layer.weight + linear.get_delta_weight(linear.active_adapters[0])
+    return linear.weight
 
 
 def rms_norm(x: Tensor, eps: float, dim: int = -1) -> Tensor:
@@ -85,7 +126,7 @@ class LlamaStepper:
     """
 
     def __init__(self, model: Any) -> None:
-        self.model = model
+        self.model = model = llama_of(model)
         cfg = model.config
         self.n_layers = cfg.num_hidden_layers
         self.n_heads = cfg.num_attention_heads
@@ -246,16 +287,17 @@ def folded_weights(model: Any) -> FoldedWeights:
     """The model's weights rearranged for fewer, larger operations per layer.
 
     Projections that read the same input are concatenated (q|k|v, gate|up: 4 matmuls
-    a layer, not 7), and each RMSNorm weight and the attention scale are multiplied
-    into the columns or rows of the matmul that follows them: W @ (g * x) equals
-    (W * g) @ x, up to float rounding.
+    a layer, not 7), LoRA adapters are added into their projections, and each RMSNorm
+    weight and the attention scale are multiplied into the columns or rows of the
+    matmul that follows them: W @ (g * x) equals (W * g) @ x, up to float rounding.
     """
-    params = [p for p in model.parameters()]
-    key = tuple((p.data_ptr(), p._version) for p in params)
-    cached = _FOLDED.get(model)
+    llama = llama_of(model)
+    key = (tuple((p.data_ptr(), p._version) for p in llama.parameters()),
+           tuple(tuple(m.active_adapters) for m in llama.modules() if hasattr(m, "lora_A")))
+    cached = _FOLDED.get(llama)
     if cached is None or cached[0] != key:
         with torch.no_grad():
-            cached = _FOLDED[model] = (key, fold(model))
+            cached = _FOLDED[llama] = (key, fold(llama))
     return cached[1]
 
 
@@ -264,12 +306,12 @@ def fold(model: Any) -> FoldedWeights:
     for layer in model.model.layers:
         attn, mlp = layer.self_attn, layer.mlp
         g_in, g_post = layer.input_layernorm.weight, layer.post_attention_layernorm.weight
-        qkv = torch.cat([attn.q_proj.weight * attn.scaling, attn.k_proj.weight,
-                         attn.v_proj.weight]) * g_in
-        gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * g_post
-        layers.append(FoldedLayer(qkv, attn.o_proj.weight.detach(), gate_up,
-                                  mlp.down_proj.weight.detach()))
-    head = model.lm_head.weight * model.model.norm.weight
+        q, k, v, o = (weight_of(attn.q_proj), weight_of(attn.k_proj), weight_of(attn.v_proj),
+                      weight_of(attn.o_proj))
+        qkv = torch.cat([q * attn.scaling, k, v]) * g_in
+        gate_up = torch.cat([weight_of(mlp.gate_proj), weight_of(mlp.up_proj)]) * g_post
+        layers.append(FoldedLayer(qkv, o.detach(), gate_up, weight_of(mlp.down_proj).detach()))
+    head = weight_of(model.lm_head) * model.model.norm.weight
     return FoldedWeights(layers, model.model.embed_tokens.weight.detach(), head, pack(head))
 
 
