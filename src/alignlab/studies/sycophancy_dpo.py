@@ -52,7 +52,7 @@ BUDGETS = {
                                                                   max_steps=1),
                                  audit=AuditSize(sycophancy_items=2, harmful=0, benign=2,
                                                  max_new_tokens=8)),
-    "tour": SycophancyDPOConfig(train_items=40, audit=AuditSize(sycophancy_items=20, harmful=0,
+    "tour": SycophancyDPOConfig(train_items=28, audit=AuditSize(sycophancy_items=20, harmful=0,
                                                                 benign=40, max_new_tokens=32)),
     "quick": SycophancyDPOConfig(),
     "full": SycophancyDPOConfig(train=AlignConfig(lora_r=16, loss="dpo", lr=5e-4, epochs=3,
