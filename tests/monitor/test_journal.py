@@ -4,7 +4,6 @@ hashed keys, kill switch, and 503 (never a dropped record) when it cannot keep u
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 
@@ -85,7 +84,7 @@ def test_full_queue_answers_unavailable_instead_of_dropping(tmp_path):
     gate = threading.Event()
     real = journal.execute
     journal.execute = lambda stmts: (gate.wait(10), real(stmts))[1]  # a stalled database
-    writer = JournalWriter(journal, max_pending=2, batch=1, inline=False)  # only the queue
+    writer = JournalWriter(journal, max_pending=2, batch=1)
 
     async def flood():
         tasks = [asyncio.ensure_future(writer.write(Journal.exchange_statements(rec(f"r{i}"))))
@@ -104,30 +103,8 @@ def test_full_queue_answers_unavailable_instead_of_dropping(tmp_path):
 
 def test_database_errors_surface_as_unavailable(tmp_path):
     journal = Journal(str(tmp_path / "j.db"))
-    journal.execute = lambda stmts, wait=True: (_ for _ in ()).throw(OSError("disk full"))
+    journal.execute = lambda stmts: (_ for _ in ()).throw(OSError("disk full"))
     writer = JournalWriter(journal)
     with pytest.raises(JournalUnavailable, match="disk full"):
         asyncio.run(writer.write(Journal.exchange_statements(rec("z"))))
     writer.close()
-
-
-def test_a_locked_database_sends_the_record_to_the_writer_thread(tmp_path):
-    """The event loop never waits for another writer's lock: the thread commits instead."""
-    journal = Journal(str(tmp_path / "j.db"))
-    writer = JournalWriter(journal)
-    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-
-    async def write_while_locked():
-        task = asyncio.ensure_future(writer.write(Journal.exchange_statements(rec("w"))))
-        start = time.perf_counter()
-        await asyncio.sleep(0.3)  # the loop keeps running meanwhile
-        slept = time.perf_counter() - start
-        assert not task.done()
-        other.execute("COMMIT")
-        return slept, await task
-
-    slept, counts = asyncio.run(write_while_locked())
-    writer.close()
-    assert slept < 0.5 and counts == [1]
-    assert journal.get("w")["response"] == "hello"

@@ -57,10 +57,6 @@ _COMPLETE = (_INSERT.removesuffix("DO NOTHING") + "DO UPDATE SET " +
 REVIEW_STATUSES = ("pending", "upheld", "overturned")
 
 
-BUSY_TIMEOUT_S = 10
-"""How long a SQLite write waits for another writer's lock before it fails."""
-
-
 class JournalUnavailable(RuntimeError):
     """The journal cannot take the record now (full queue or database error): answer 503."""
 
@@ -101,7 +97,7 @@ class Journal:
                 return psycopg.connect(self.url, connect_timeout=5)
             except psycopg.OperationalError as err:
                 raise ValueError(f"cannot reach the journal database {self.url}: {err}") from None
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(self.path, timeout=10)
         # WAL lets readers (dashboard, review) run beside the writer; synchronous=NORMAL
         # survives a killed process (the OS keeps the pages) though not a power cut.
         conn.execute("PRAGMA journal_mode=WAL")
@@ -135,16 +131,8 @@ class Journal:
             conn.rollback()
             raise
 
-    def execute(self, stmts: list[tuple[str, tuple[Any, ...]]], wait: bool = True) -> list[int]:
-        """Run statements in one transaction; `wait=False`: fail at once on a locked SQLite."""
-        conn = self.conn()
-        if wait or self.postgres:
-            return self._run(conn, stmts)
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            return self._run(conn, stmts)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+    def execute(self, stmts: list[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        return self._run(self.conn(), stmts)
 
     def query(self, stmt: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         conn = self.conn()
@@ -260,35 +248,17 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class JournalWriter:
-    """Commits records for the proxy; callers await their commit.
+    """One thread that commits waiting records together; callers await their commit."""
 
-    A thread commits whatever is waiting as one transaction. When nothing is waiting
-    and that thread is not committing, a SQLite record is committed on the caller's
-    event loop instead: a WAL commit takes a fraction of a millisecond, while the two
-    thread hand-offs it saves (to the writer and back to the loop) each cost a
-    scheduler wake-up. That connection never waits for a lock, so a busy database
-    sends the record to the thread rather than stall the loop.
-    """
-
-    def __init__(self, journal: Journal, max_pending: int = 2048, batch: int = 256,
-                 inline: bool | None = None) -> None:
+    def __init__(self, journal: Journal, max_pending: int = 2048, batch: int = 256) -> None:
         self.journal = journal
         self.batch = batch
-        self.inline = not journal.postgres if inline is None else inline
-        self._committing = threading.Lock()
         self._queue: queue.Queue[Any] = queue.Queue(max_pending)
         self._thread = threading.Thread(target=self._loop, name="journal-writer", daemon=True)
         self._thread.start()
 
     async def write(self, stmts: list[tuple[str, tuple[Any, ...]]]) -> list[int]:
         """Commit the statements; raises `JournalUnavailable` rather than lose them."""
-        if self.inline and self._queue.empty() and self._committing.acquire(blocking=False):
-            try:
-                return self.journal.execute(stmts, wait=False)
-            except Exception:
-                self.journal.reset()  # locked or failing: the thread's path retries or reports
-            finally:
-                self._committing.release()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[int]] = loop.create_future()
         try:
@@ -312,8 +282,7 @@ class JournalWriter:
                     self._queue.put(None)
                     break
                 items.append(nxt)
-            with self._committing:
-                self._commit(items)
+            self._commit(items)
 
     def _commit(self, items: list[Any]) -> None:
         stmts = [s for stmts, _, _ in items for s in stmts]
