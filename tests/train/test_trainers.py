@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -79,6 +80,25 @@ def test_reward_model_two_steps_and_round_trip(lm, data, tmp_path):
     assert torch.allclose(loaded.score(prompts, a), rm.score(prompts, a), atol=1e-5)
     ensemble = Ensemble([rm, loaded], "worst")
     assert ensemble.score(prompts, a).shape == (len(prompts),)
+
+
+def test_ensemble_standardises_members_on_reference_rows(lm, data):
+    """A member shifted by a constant must not decide the worst case once standardised."""
+    prompts, a, b = data
+    rm = tiny_reward_model(lm.tokenizer, hidden_size=8, seed=1)
+    train_reward(rm, rm.encode(prompts, a), rm.encode(prompts, b),
+                 RewardConfig(epochs=1, batch_size=4), show=False)
+    shifted = copy.deepcopy(rm)
+    with torch.no_grad():
+        shifted.head.bias += 3.0
+    rows = rm.encode(prompts + prompts, a + b)
+    raw = Ensemble([rm, shifted], "worst")
+    standardised = Ensemble([rm, shifted], "worst", reference=rows)
+    plain = rm.score_ids(rows)
+    assert torch.allclose(raw.score_ids(rows), plain)
+    expected = (plain - plain.mean()) / plain.std()
+    assert torch.allclose(standardised.score_ids(rows), expected, atol=1e-4)
+    assert torch.allclose(standardised.member_scores(rows).mean(1), torch.zeros(2), atol=1e-3)
 
 
 def test_dpo_two_steps_change_parameters(lm, data):

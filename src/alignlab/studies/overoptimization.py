@@ -57,16 +57,16 @@ class OveroptConfig:
     """Longest response."""
     labeler: world.LabelerConfig = field(default_factory=world.LabelerConfig)
     """The simulated labeler's biases and noise."""
-    rm_widths: tuple[int, ...] = (8, 24, 64)
+    rm_widths: tuple[int, ...] = (16, 32, 64)
     """Hidden widths of the proxy reward models (the size sweep)."""
     pref_counts: tuple[int, ...] = (250, 1000, 4000)
     """Preference counts (the data sweep, at the smallest width)."""
     size_sweep_count: int = 1000
     """Preference count used for the size sweep."""
-    rm_pair_passes: int = 8000
+    rm_pair_passes: int = 16000
     """Pairs seen per RM in training (epochs = this / count, between 2 and 16)."""
     ensemble_k: int = 5
-    """Members of the conservative ensemble (copies of the main proxy's recipe)."""
+    """Members of the conservative ensemble: the main proxy's recipe with other seeds."""
     ensemble_lambda: float = 1.0
     """λ of the uncertainty-weighted score mean − λ·std."""
     bon_prompts: int = 64
@@ -187,14 +187,11 @@ def preferences(lm: HFLM, count: int, labeler: world.LabelerConfig, max_new_toke
 
 
 def fit_rm(lm: HFLM, prefs: Preferences, width: int, count: int, passes: int, seed: int,
-           bootstrap: bool = False) -> RewardModel:
+           ) -> RewardModel:
     """A proxy RM on the first `count` pairs; fewer pairs get more epochs (same step count)."""
-    idx = list(range(count))
-    if bootstrap:
-        idx = random.Random(seed).choices(idx, k=count)
     rm = tiny_reward_model(lm.tokenizer, width, seed=seed)
     epochs = min(16, max(2, math.ceil(passes / count)))
-    train_reward(rm, [prefs.chosen_rows[i] for i in idx], [prefs.rejected_rows[i] for i in idx],
+    train_reward(rm, prefs.chosen_rows[:count], prefs.rejected_rows[:count],
                  RewardConfig(epochs=epochs, batch_size=128, seed=seed), show=False)
     return rm
 
@@ -338,11 +335,13 @@ def train_proxies(lm: HFLM, prefs: Preferences, config: OveroptConfig, seed: int
     passes = config.rm_pair_passes
     proxies: dict[str, Any] = {f"w{w}-n{n}": fit_rm(lm, prefs, w, n, passes, seed)
                                for w, n in sorted(specs)}
+    # Members differ only in their initialisation and data order, as in Coste et al.
     members = [proxies[f"w{width}-n{count}"]]
-    members += [fit_rm(lm, prefs, width, count, passes, seed + k, bootstrap=True)
+    members += [fit_rm(lm, prefs, width, count, passes, seed + k)
                 for k in range(1, config.ensemble_k)]
+    reference = prefs.chosen_rows[:count] + prefs.rejected_rows[:count]
     for mode in ("mean", "worst", "uncertainty"):
-        proxies[f"ensemble-{mode}"] = Ensemble(members, mode, config.ensemble_lambda)
+        proxies[f"ensemble-{mode}"] = Ensemble(members, mode, config.ensemble_lambda, reference)
     return proxies
 
 

@@ -73,8 +73,8 @@ class RewardModel(nn.Module):
     def forward(self, rows: Sequence[Sequence[int]]) -> Tensor:
         """Rewards (B,) of token-id rows."""
         ids, mask = left_pad(rows, self.pad_id)
-        hidden = self.body(input_ids=ids, attention_mask=mask,
-                           position_ids=positions(mask)).last_hidden_state   # (B, T, H)
+        hidden = self.body(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                           use_cache=False).last_hidden_state   # (B, T, H)
         return self.head(hidden[:, -1]).squeeze(-1)
 
     @torch.no_grad()
@@ -159,20 +159,35 @@ ENSEMBLE_SCORES: dict[str, Callable[[Tensor, float], Tensor]] = {
 
 
 class Ensemble:
-    """k reward models scored together by one of ENSEMBLE_SCORES."""
+    """k reward models scored together by one of ENSEMBLE_SCORES.
+
+    Bradley–Terry fixes each member's reward only up to an additive constant, and its
+    scale drifts with training, so the min or std of raw member scores mostly compares
+    offsets. Given `reference` rows (e.g. the preference data), each member is first
+    standardised to mean 0 and std 1 on them, which puts the members on one scale.
+    """
 
     def __init__(self, members: Sequence[RewardModel], mode: str = "mean", lam: float = 1.0,
-                 ) -> None:
+                 reference: Sequence[Sequence[int]] | None = None) -> None:
         if mode not in ENSEMBLE_SCORES:
             raise ValueError(f"unknown ensemble mode {mode!r}; use one of {list(ENSEMBLE_SCORES)}")
         self.members, self.mode, self.lam = list(members), mode, lam
+        self.shift, self.scale = torch.zeros(len(self.members), 1), torch.ones(len(self.members), 1)
+        if reference is not None:
+            scores = self.member_scores(reference)
+            self.shift, self.scale = scores.mean(1, keepdim=True), scores.std(1, keepdim=True)
+
+    def member_scores(self, rows: Sequence[Sequence[int]]) -> Tensor:
+        """(k, B) standardised scores of every member."""
+        raw = torch.stack([m.score_ids(rows) for m in self.members])
+        return (raw - self.shift) / self.scale
 
     def combine(self, member_scores: Tensor) -> Tensor:
         """(k, B) member scores -> (B,)."""
         return ENSEMBLE_SCORES[self.mode](member_scores, self.lam)
 
     def score_ids(self, rows: Sequence[Sequence[int]]) -> Tensor:
-        return self.combine(torch.stack([m.score_ids(rows) for m in self.members]))
+        return self.combine(self.member_scores(rows))
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> Tensor:
         return self.score_ids(self.members[0].encode(prompts, responses))
