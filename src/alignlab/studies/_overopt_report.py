@@ -103,12 +103,14 @@ the initial policy against d = √KL. The main proxy is {main} (the smallest RM,
 Best-of-n: gold peaks at d = {fmt(metrics['gold_peak_d'])} with a gain of
 {fmt(metrics['gold_peak_gain'])} and then falls by {fmt(metrics['gold_peak_drop'])} while the
 proxy keeps rising ({metrics['proxy_rises_after_peak']}); Gao's form d(α − βd) fit on half the
-pools predicts the other half with R² = {fmt(metrics['bon_fit_r2'])}. PPO: d(α − β log d) has
-held-out R² = {fmt(metrics['rl_fit_r2'])}. Sycophancy under best-of-n goes from
+pools predicts the other half with R² = {fmt(metrics['bon_fit_r2'])}. PPO ({config.rl_seeds} seeds):
+d(α − β log d) fit on the larger half of the seeds predicts the rest with R² =
+{fmt(metrics['rl_fit_r2'])}. Sycophancy under best-of-n goes from
 {fmt(metrics['sycophancy_rate_initial'])} to {fmt(metrics['sycophancy_rate_max_kl'])} at the
 highest pressure.
 
-A worst-case ensemble of {config.ensemble_k} RMs cuts the post-peak gold drop by
+A worst-case ensemble of {config.ensemble_k} RMs (the main recipe with other seeds, each
+standardised on the preference data) cuts the post-peak gold drop by
 {fmt(metrics['ensemble_drop_reduction'])} (uncertainty-weighted:
 {fmt(metrics['ensemble_drop_reduction_uncertainty'])}; plain mean:
 {fmt(metrics['ensemble_drop_reduction_mean'])}). DPO on the same labels, best β =
