@@ -18,6 +18,8 @@ def test_smoke_run_writes_the_contract(tmp_path, monkeypatch):
     for key in CONTRACT:
         assert key in written["metrics"], key
     assert 0.0 <= written["metrics"]["sycophancy_rate_initial"] <= 1.0
+    # the ensemble is judged against each of its members as a single RM
+    assert len(written["metrics"]["single_rm_drops"]) == 2   # smoke: ensemble_k=2
     for name in ("gold_proxy_vs_kl", "hacking_modes_vs_kl", "ensembles", "coefficients_vs_scale"):
         assert (tmp_path / "run" / "figures" / f"{name}.png").exists()
     assert result.sections and (tmp_path / "run" / "report.html").exists()

@@ -110,10 +110,12 @@ d(α − β log d) fit on the larger half of the seeds predicts the rest with R�
 highest pressure.
 
 A worst-case ensemble of {config.ensemble_k} RMs (the main recipe with other seeds, each
-standardised on the preference data) cuts the post-peak gold drop by
+standardised on the preference data) cuts the post-peak gold drop of a single RM (the mean over
+its members, whose own drops are {', '.join(fmt(d) for d in metrics['single_rm_drops'])}) by
 {fmt(metrics['ensemble_drop_reduction'])} (uncertainty-weighted:
 {fmt(metrics['ensemble_drop_reduction_uncertainty'])}; plain mean:
-{fmt(metrics['ensemble_drop_reduction_mean'])}). DPO on the same labels, best β =
+{fmt(metrics['ensemble_drop_reduction_mean'])}); against the main proxy alone by
+{fmt(metrics['ensemble_drop_reduction_vs_main'])}. DPO on the same labels, best β =
 {metrics['dpo_beta']} (chosen by final gold), gains {fmt(metrics['dpo_gold_gain'])} gold at
 KL {fmt(metrics['dpo_kl'])} nats."""
     return Section("Reward hacking, measured: overoptimization", paragraphs(text), rows,

@@ -330,7 +330,8 @@ def drop_after_peak(curve: dict[str, list[float]]) -> float:
 
 def train_proxies(lm: HFLM, prefs: Preferences, config: OveroptConfig, seed: int,
                   ) -> dict[str, Any]:
-    """Size sweep, count sweep and the ensemble members; keys like 'w8-n250'."""
+    """Size sweep, count sweep and the ensemble members; keys like 'w16-n250', the main
+    proxy's other seeds as 'w16-n1000-s1'."""
     width, count = config.main
     specs = {(w, config.size_sweep_count) for w in config.rm_widths}
     specs |= {(width, n) for n in config.pref_counts}
@@ -339,8 +340,9 @@ def train_proxies(lm: HFLM, prefs: Preferences, config: OveroptConfig, seed: int
                                for w, n in sorted(specs)}
     # Members differ only in their initialisation and data order, as in Coste et al.
     members = [proxies[f"w{width}-n{count}"]]
-    members += [fit_rm(lm, prefs, width, count, passes, seed + k)
-                for k in range(1, config.ensemble_k)]
+    for k in range(1, config.ensemble_k):
+        members.append(fit_rm(lm, prefs, width, count, passes, seed + k))
+        proxies[f"w{width}-n{count}-s{k}"] = members[-1]
     reference = prefs.chosen_rows[:count] + prefs.rejected_rows[:count]
     for mode in ("mean", "worst", "uncertainty"):
         proxies[f"ensemble-{mode}"] = Ensemble(members, mode, config.ensemble_lambda, reference)
@@ -418,10 +420,19 @@ def summarize(config: OveroptConfig, main: str, bon_mean: dict[str, Any],
         "dpo_beta": best_beta, "dpo_gold_gain": dpo[best_beta]["gold"][-1],
         "dpo_kl": dpo[best_beta]["d"][-1] ** 2,
     }
+    # A single RM's drop varies with its seed as much as with anything else, so the
+    # ensemble is compared with the mean drop of its members, each a single RM of the main
+    # recipe (and, for reference, with the main proxy alone).
+    singles = [drop_after_peak(bon_mean[k]) for k in bon_mean if k == main
+               or k.startswith(f"{main}-s")]
+    single = float(np.mean(singles))
+    metrics["single_rm_drops"] = singles
     for mode in ("worst", "uncertainty", "mean"):
         ens_drop = drop_after_peak(bon_mean[f"ensemble-{mode}"])
         suffix = "" if mode == "worst" else f"_{mode}"
-        metrics[f"ensemble_drop_reduction{suffix}"] = 1 - ens_drop / drop if drop > 0 else None
+        metrics[f"ensemble_drop_reduction{suffix}"] = 1 - ens_drop / single if single > 0 else None
+        metrics[f"ensemble_drop_reduction{suffix}_vs_main"] = (1 - ens_drop / drop if drop > 0
+                                                               else None)
     if rl_ens:
         rl_drop = drop_after_peak(rl_mean)
         metrics["rl_ensemble_drop_reduction"] = (1 - drop_after_peak(rl_ens[0]) / rl_drop
