@@ -111,7 +111,7 @@ BUDGETS = {
     "tour": OveroptConfig(ensemble_k=3, bon_prompts=32, rl_seeds=3, rl_steps=30,
                           rl_ensemble=False, dpo_betas=(0.1,)),
     "quick": OveroptConfig(),
-    "full": OveroptConfig(rm_widths=(8, 16, 32, 64, 128), pref_counts=(250, 500, 1000, 2000, 4000),
+    "full": OveroptConfig(rm_widths=(16, 24, 32, 64, 128), pref_counts=(250, 500, 1000, 2000, 4000),
                           bon_prompts=128, bon_pool=512, bon_seeds=6, rl_seeds=6, rl_steps=60,
                           rl_eval_prompts=512, dpo_betas=(0.05, 0.1, 0.3, 1.0)),
 }
