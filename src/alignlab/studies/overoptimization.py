@@ -356,10 +356,25 @@ def best_of_n(lm: HFLM, proxies: dict[str, Any], config: OveroptConfig, seed: in
         prompts = world.sample_prompts(config.bon_prompts, 9000 + 31 * s + seed)
         pool = sample_pool(lm, prompts, config.bon_pool, config.max_new_tokens, seed + s)
         stats = statistics(pool.prompts, pool.responses)
-        for name, proxy in proxies.items():
-            scores = proxy.score_ids(pool.rows)
+        for name, scores in pool_scores(proxies, pool.rows).items():
             curves[name].append(bon_curves(scores, stats, config.bon_prompts, config.bon_pool))
     return curves
+
+
+def pool_scores(proxies: dict[str, Any], rows: list[list[int]]) -> dict[str, torch.Tensor]:
+    """Every proxy's scores of `rows`. Each RM scores them once, however many ensembles
+    share it (the main proxy and its seeds sit in three ensembles besides their own curves)."""
+    raw: dict[int, torch.Tensor] = {}
+
+    def scores_of(rm: RewardModel) -> torch.Tensor:
+        if id(rm) not in raw:
+            raw[id(rm)] = rm.score_ids(rows)
+        return raw[id(rm)]
+
+    return {name: proxy.combine(proxy.standardise(torch.stack([scores_of(m)
+                                                               for m in proxy.members])))
+            if isinstance(proxy, Ensemble) else scores_of(proxy)
+            for name, proxy in proxies.items()}
 
 
 def run(budget: str, out: Path, seed: int = 0, config: OveroptConfig | None = None,

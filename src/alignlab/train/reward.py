@@ -179,7 +179,10 @@ class Ensemble:
 
     def member_scores(self, rows: Sequence[Sequence[int]]) -> Tensor:
         """(k, B) standardised scores of every member."""
-        raw = torch.stack([m.score_ids(rows) for m in self.members])
+        return self.standardise(torch.stack([m.score_ids(rows) for m in self.members]))
+
+    def standardise(self, raw: Tensor) -> Tensor:
+        """(k, B) raw member scores -> the same on the members' common scale."""
         return (raw - self.shift) / self.scale
 
     def combine(self, member_scores: Tensor) -> Tensor:
