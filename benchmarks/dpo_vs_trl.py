@@ -52,7 +52,7 @@ def time_alignlab(rows: list[tuple[str, str, str]], steps: int) -> dict[str, Any
     for step in range(steps):
         idx = list(range(step * 4, step * 4 + 4))
         t0 = time.perf_counter()
-        loss, record = batch_loss(model, data, idx, CONFIG, lm.pad_id)
+        loss, record = batch_loss(model, data, idx, CONFIG)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

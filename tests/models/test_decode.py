@@ -1,11 +1,19 @@
-"""The decode loop: the fast Llama path must match `model.generate` and the standard path."""
+"""The decode loop: the fast Llama path must match `model.generate` and the standard path;
+scoring: packed and padded log-probs agree."""
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from alignlab.models import SamplingParams, fast_llama
-from alignlab.models.hf import HFLM, categorical, decode, left_pad, sequence_logprobs
+from alignlab.models.hf import (
+    HFLM,
+    categorical,
+    decode,
+    left_pad,
+    packed_logprobs,
+    sequence_logprobs,
+)
 from alignlab.models.tiny import word_tokenizer
 
 WORDS = "the cat sat on a mat dog ran far away big small red blue sun moon".split()
@@ -172,3 +180,31 @@ def test_embedded_greedy_matches_generate(embedded_lm):
     reference = hf_greedy(embedded_lm, prompt_ids, 8)
     for (ids, _), ref in zip(out, reference, strict=True):
         assert ids == ref[:len(ids)]
+
+
+def gpt2_model() -> GPT2LMHeadModel:
+    torch.manual_seed(1)
+    config = GPT2Config(vocab_size=len(WORDS) + 4, n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                        bos_token_id=2, eos_token_id=3)
+    return GPT2LMHeadModel(config).eval()   # eval: no dropout, so the two passes can agree
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_packed_logprobs_equal_padded_ones_and_carry_gradients(gqa_lm, arch):
+    model = gqa_lm.model if arch == "llama" else gpt2_model()
+    # Repeated prompts (a preference pair), a shared prefix, a prompt that is a prefix of
+    # another, a one-token completion.
+    prompt_ids = gqa_lm.encode(PROMPTS + ["the cat"])
+    completion_ids = gqa_lm.encode_completions(
+        ["big red sun", "away", "far far away dog", "moon", "small blue", "the mat"])
+    padded = sequence_logprobs(model, prompt_ids, completion_ids, gqa_lm.pad_id)
+    packed = packed_logprobs(model, prompt_ids, completion_ids)
+    assert [len(x) for x in packed] == [len(c) for c in completion_ids]
+    for a, b in zip(padded, packed, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    torch.stack([x.sum() for x in packed]).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    model.zero_grad()
+    one = packed_logprobs(model, prompt_ids[:1], completion_ids[:1])   # a single prompt
+    assert torch.allclose(one[0], padded[0], atol=1e-5)

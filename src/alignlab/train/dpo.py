@@ -11,8 +11,10 @@ It does only the work the loss needs:
 
 - reference log-probs are computed once, before training, with the adapter off
   (the reference never changes, so recomputing them every step is waste);
-- chosen and rejected completions go through the model in one forward pass;
-- the LM head runs only on completion positions (`sequence_logprobs`).
+- a batch goes through the model as one packed row (`packed_logprobs`): chosen and
+  rejected share their prompt's forward, a chat template's common system turn is
+  computed once, nothing is padded, and the LM head runs only where a completion
+  token is predicted.
 
 The loop checkpoints and resumes, hands each step to an optional `on_step` callback,
 and runs unchanged under `torchrun` / `accelerate launch` (see `train.distributed`).
@@ -35,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from alignlab.models.base import Prompt
-from alignlab.models.hf import HFLM, sequence_logprobs
+from alignlab.models.hf import HFLM, packed_logprobs
 from alignlab.train import distributed as dist_
 from alignlab.train.common import (
     LoraOptions,
@@ -119,25 +121,34 @@ def seeded_lora(lm: HFLM, config: LoopOptions) -> HFLM:
 
 
 def summed_logprobs(model: Any, prompt_ids: Sequence[Sequence[int]],
-                    completion_ids: Sequence[Sequence[int]], pad_id: int) -> Tensor:
+                    completion_ids: Sequence[Sequence[int]]) -> Tensor:
     """(B,) log-probs of each completion given its prompt, summed over its tokens."""
-    return torch.stack([lp.sum() for lp in sequence_logprobs(model, prompt_ids, completion_ids,
-                                                             pad_id)])
+    return torch.stack([lp.sum() for lp in packed_logprobs(model, prompt_ids, completion_ids)])
+
+
+def pair_sums(model: Any, prompts: Sequence[Sequence[int]], chosen: Sequence[Sequence[int]],
+              rejected: Sequence[Sequence[int]]) -> Tensor:
+    """(2B,) summed log-probs, chosen then rejected, in one packed forward pass (each
+    pair's prompt goes through the model once)."""
+    return summed_logprobs(model, list(prompts) + list(prompts), list(chosen) + list(rejected))
 
 
 @torch.no_grad()
-def reference_sums(lm: HFLM, prompt_ids: Sequence[Sequence[int]],
-                   completion_ids: Sequence[Sequence[int]], batch_size: int = 16) -> Tensor:
-    """(N,) summed log-probs of completions under the reference: `lm` as it is now, with
-    its adapter (if any) switched off. Called once, before training changes the weights."""
+def reference_sums(lm: HFLM, prompts: Sequence[Sequence[int]], chosen: Sequence[Sequence[int]],
+                   rejected: Sequence[Sequence[int]], pairs_per_pass: int = 8,
+                   ) -> tuple[Tensor, Tensor]:
+    """(N,), (N,) summed log-probs of chosen and rejected under the reference: `lm` as it
+    is now, with its adapter (if any) switched off. Called once, before training changes
+    the weights."""
     was_training = lm.model.training
     lm.model.eval()
     with lm.model.disable_adapter() if is_peft(lm.model) else nullcontext():
-        sums = torch.cat([summed_logprobs(lm.model, prompt_ids[s:s + batch_size],
-                                          completion_ids[s:s + batch_size], lm.pad_id)
-                          for s in range(0, len(prompt_ids), batch_size)])
+        sums = [pair_sums(lm.model, prompts[s:s + pairs_per_pass], chosen[s:s + pairs_per_pass],
+                          rejected[s:s + pairs_per_pass]).view(2, -1)
+                for s in range(0, len(prompts), pairs_per_pass)]
     lm.model.train(was_training)
-    return sums
+    both = torch.cat(sums, dim=1)
+    return both[0], both[1]
 
 
 @dataclass
@@ -160,8 +171,8 @@ def encode(lm: HFLM, prompts: Sequence[Prompt], chosen: Sequence[str],
     data = Encoded(lm.encode(list(prompts)), with_eos(lm, chosen))
     if rejected is not None:
         data.rejected = with_eos(lm, rejected)
-        data.ref_chosen = reference_sums(lm, data.prompts, data.chosen)
-        data.ref_rejected = reference_sums(lm, data.prompts, data.rejected)
+        data.ref_chosen, data.ref_rejected = reference_sums(lm, data.prompts, data.chosen,
+                                                            data.rejected)
     return data
 
 
@@ -173,13 +184,12 @@ StepLoss = Callable[[Any, Encoded, Sequence[int]], tuple[Tensor, dict[str, float
 
 
 def preference_loss(model: Any, data: Encoded, idx: Sequence[int], loss: LossFn, beta: float,
-                    pad_id: int) -> tuple[Tensor, dict[str, float]]:
+                    ) -> tuple[Tensor, dict[str, float]]:
     """DPO/IPO loss of a batch of pairs; chosen and rejected share one forward pass."""
     assert data.rejected is not None and data.ref_chosen is not None
     assert data.ref_rejected is not None
-    prompts = [data.prompts[i] for i in idx]
-    completions = [data.chosen[i] for i in idx] + [data.rejected[i] for i in idx]
-    sums = summed_logprobs(model, prompts + prompts, completions, pad_id)   # (2B,)
+    sums = pair_sums(model, [data.prompts[i] for i in idx], [data.chosen[i] for i in idx],
+                     [data.rejected[i] for i in idx])                   # (2B,)
     n, rows = len(idx), list(idx)
     ref_w, ref_l = data.ref_chosen[rows], data.ref_rejected[rows]          # (B,)
     margin = dpo_margin(sums[:n], sums[n:], ref_w, ref_l)
@@ -257,7 +267,6 @@ def train_dpo(lm: HFLM, prompts: Sequence[Prompt], chosen: Sequence[str],
     """Train `lm` in place on preference pairs; return the per-step log."""
     if config.loss not in LOSSES:
         raise ValueError(f"unknown DPO loss {config.loss!r}; use one of {list(LOSSES)}")
-    step = partial(preference_loss, loss=LOSSES[config.loss], beta=config.beta,
-                   pad_id=lm.pad_id)
+    step = partial(preference_loss, loss=LOSSES[config.loss], beta=config.beta)
     return fit(lm, encode(lm, prompts, chosen, rejected), step, config, run, show, on_step,
                config.kl_rows)

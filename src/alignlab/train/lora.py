@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from alignlab.models.base import Prompt
-from alignlab.models.hf import HFLM, sequence_logprobs
+from alignlab.models.hf import HFLM, packed_logprobs
 from alignlab.train.common import LoraOptions, apply_lora, is_peft
 from alignlab.train.dpo import (
     Encoded,
@@ -90,22 +90,21 @@ PREFERENCE_LOSSES: dict[str, LossFn] = {"dpo": sigmoid_loss, "ipo": ipo_loss}
 LOSSES = ("sft", *PREFERENCE_LOSSES)
 
 
-def sft_batch_loss(model: Any, data: Encoded, idx: Sequence[int], pad_id: int,
+def sft_batch_loss(model: Any, data: Encoded, idx: Sequence[int],
                    ) -> tuple[Tensor, dict[str, float]]:
     """Mean negative log-likelihood of the demonstration tokens."""
-    logps = sequence_logprobs(model, [data.prompts[i] for i in idx],
-                              [data.chosen[i] for i in idx], pad_id)
+    logps = packed_logprobs(model, [data.prompts[i] for i in idx],
+                            [data.chosen[i] for i in idx])
     loss = -torch.cat(logps).mean()
     return loss, {"loss": float(loss.detach())}
 
 
 def batch_loss(model: Any, data: Encoded, idx: Sequence[int], config: AlignConfig,
-               pad_id: int) -> tuple[Tensor, dict[str, float]]:
+               ) -> tuple[Tensor, dict[str, float]]:
     """The loss `config.loss` names on rows `idx` of `data`, and the scalars to log."""
     if config.loss == "sft":
-        return sft_batch_loss(model, data, idx, pad_id)
-    return preference_loss(model, data, idx, PREFERENCE_LOSSES[config.loss], config.beta,
-                           pad_id)
+        return sft_batch_loss(model, data, idx)
+    return preference_loss(model, data, idx, PREFERENCE_LOSSES[config.loss], config.beta)
 
 
 # ---------------------------------------------------------------- training
@@ -116,7 +115,7 @@ def train(lm: HFLM, data: Encoded, config: AlignConfig, run: Any = None, show: b
     """Train `lm` in place (LoRA when `config.lora_r` > 0); return the per-step log."""
     if config.loss not in LOSSES:
         raise ValueError(f"unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
-    step = partial(batch_loss, config=config, pad_id=lm.pad_id)
+    step = partial(batch_loss, config=config)
     return fit(lm, data, step, config, run, show)
 
 
