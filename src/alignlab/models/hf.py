@@ -301,12 +301,15 @@ class HFLM:
 
     @torch.no_grad()
     def logprobs(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> list[list[float]]:
+        """Per-token log-probs of each completion. Rows are packed `batch_size` at a time,
+        so neighbouring rows that share a prompt (or a chat template's system turn) pay
+        for it once."""
         prompt_ids = self.encode(prompts)
         completion_ids = self.encode_completions(completions)
         out: list[list[float]] = []
         for s in range(0, len(prompt_ids), self.batch_size):
-            lps = sequence_logprobs(self.model, prompt_ids[s:s + self.batch_size],
-                                    completion_ids[s:s + self.batch_size], self.pad_id)
+            lps = packed_logprobs(self.model, prompt_ids[s:s + self.batch_size],
+                                  completion_ids[s:s + self.batch_size])
             out.extend(lp.tolist() for lp in lps)
         return out
 
