@@ -208,3 +208,6 @@ def test_packed_logprobs_equal_padded_ones_and_carry_gradients(gqa_lm, arch):
     model.zero_grad()
     one = packed_logprobs(model, prompt_ids[:1], completion_ids[:1])   # a single prompt
     assert torch.allclose(one[0], padded[0], atol=1e-5)
+    split = packed_logprobs(model, prompt_ids, completion_ids, max_tokens=8)  # one row each
+    for a, b in zip(padded, split, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

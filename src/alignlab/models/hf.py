@@ -165,7 +165,8 @@ def sequence_logprobs(model: Any, prompt_ids: Sequence[Sequence[int]],
 
 
 def packed_logprobs(model: Any, prompt_ids: Sequence[Sequence[int]],
-                    completion_ids: Sequence[Sequence[int]]) -> list[Tensor]:
+                    completion_ids: Sequence[Sequence[int]], max_tokens: int = 1024,
+                    ) -> list[Tensor]:
     """`sequence_logprobs` computed on one packed row with no token computed twice.
 
     Training batches repeat themselves: a preference pair's chosen and rejected share a
@@ -176,11 +177,28 @@ def packed_logprobs(model: Any, prompt_ids: Sequence[Sequence[int]],
     repeated prefix: a DPO step on chat pairs runs about half the tokens the padded batch
     does. Needs a transformers model that accepts a 4D attention mask (those built on
     `transformers.masking_utils`, e.g. Llama, Qwen2, GPT-2).
+
+    Attention over one row costs the square of its length, most of it masked out, so a
+    batch longer than `max_tokens` is split in two (ordered by prompt first, so rows that
+    share one mostly stay together) until each part fits or holds a single row.
     """
-    distinct = list(dict.fromkeys(tuple(p) for p in prompt_ids))
-    if not all(distinct):
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, p in enumerate(prompt_ids):
+        groups.setdefault(tuple(p), []).append(i)
+    if not all(groups):
         raise ValueError("every prompt needs at least one token")
+    distinct = list(groups)
     root = _common_prefix(distinct) if len(distinct) > 1 else max(len(distinct[0]) - 1, 0)
+    length = root + sum(len(p) - root for p in distinct) + sum(len(c) for c in completion_ids)
+    if length > max_tokens and len(prompt_ids) > 1:
+        order = [i for p in distinct for i in groups[p]]
+        out: list[Tensor] = [torch.empty(0)] * len(prompt_ids)
+        for part in (order[:len(order) // 2], order[len(order) // 2:]):
+            scored = packed_logprobs(model, [prompt_ids[i] for i in part],
+                                     [completion_ids[i] for i in part], max_tokens)
+            for i, lp in zip(part, scored, strict=True):
+                out[i] = lp
+        return out
     tokens: list[int] = list(distinct[0][:root])
     pos: list[int] = list(range(root))
     segment: list[int] = [0] * root
