@@ -109,3 +109,25 @@ def test_generate_mode_checks_free_quotes():
     assert turn.quote == "Zed lives in Nowhere." and not turn.verified
     assert turn.argument == "Trust me."
     assert "<u_quote>Zed lives in Nowhere.</u_quote>" in L.render(transcripts[0], swap=False)
+
+
+def test_judge_discounts_quotes_about_someone_else():
+    """A judge that copies any answer word from a verified quote backs a liar whose true
+    quote is about another person; relative to a bystander's stem, that quote is no
+    evidence for either answer."""
+
+    class Copier(FakeLM):
+        def logprobs(self, prompts, completions):
+            out = []
+            for p, c in zip(prompts, completions, strict=True):
+                quotes = L.normalise(" ".join(re.findall(r"<v_quote>(.*?)</v_quote>",
+                                                         p[-1]["content"])))
+                out.append([5.0 * (L.normalise(c).split()[-1] in quotes.split())])
+            return out
+
+    qs = L.make_questions(6, seed=2)
+    liars = [L.Transcript(q, [L.Turn("A", q.answers[1 - q.correct],
+                                     next(s for s in q.story if q.answers[1 - q.correct] in s),
+                                     True)]) for q in qs]
+    assert all(L.bystander_stem(q).split()[0] not in " ".join(q.story) for q in qs)
+    assert np.allclose(L.judge(Copier(), liars), 0.5)

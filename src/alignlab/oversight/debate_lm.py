@@ -258,13 +258,28 @@ def answer_logprobs(lm: LM, prompts: Sequence[Prompt], stems: Sequence[str],
     return torch.cat(out).numpy()
 
 
+def bystander_stem(q: Question) -> str:
+    """The answer sentence's start about someone absent from the story ("Zed lives in")."""
+    name = q.stem.split()[0]
+    absent = next(n for n in NAMES if not any(n in s for s in q.story))
+    return q.stem.replace(name, absent, 1)
+
+
 def judge(lm: LM, transcripts: Sequence[Transcript]) -> np.ndarray:
     """P(correct answer) per transcript, from the judge's answer log-probabilities
-    averaged over both answer orders."""
+    averaged over both answer orders.
+
+    Each answer's log-probability after the question's stem ("Lena lives in") is taken
+    relative to the same answer after a bystander's stem ("Zed lives in"): evidence then
+    counts only as far as it is about the person asked (domain-conditional PMI, Holtzman
+    et al. 2021). A small judge otherwise copies any answer word it reads, and a liar's
+    true quote about another person ("Jade lives in Quito.") wins it over."""
     prompts: list[Prompt] = [[SYSTEM, {"role": "user", "content": render(t, swap)}]
                              for t in transcripts for swap in (False, True)]
     qs = [t.question for t in transcripts for _ in (False, True)]
-    lp = answer_logprobs(lm, prompts, [q.stem for q in qs], [q.answers for q in qs])
+    answers = [q.answers for q in qs]
+    lp = (answer_logprobs(lm, prompts, [q.stem for q in qs], answers)
+          - answer_logprobs(lm, prompts, [bystander_stem(q) for q in qs], answers))
     favour_0 = (lp[:, 0] - lp[:, 1]).reshape(-1, 2).mean(1)  # (N,): + favours answers[0]
     correct = np.array([t.question.correct for t in transcripts])
     margin = np.where(correct == 0, favour_0, -favour_0)
