@@ -122,8 +122,10 @@ def section(run_: Run, cfg: DebateLMConfig, m: dict, protocols: dict) -> Section
     text = paragraphs(
         f"{cfg.questions} questions over hidden fact tables ({cfg.people} people x "
         f"{cfg.attributes} facts); target {cfg.target} plays every role; {cfg.rounds} round(s), "
-        f"quotes by '{cfg.mode}'; the judge completes the answer sentence and its answer "
-        "log-probabilities are averaged over both answer orders. Accuracy (Wilson 95%): "
+        f"quotes by '{cfg.mode}'; the judge completes the answer sentence, each answer's "
+        "log-probability taken relative to the same answer after a bystander's name (so "
+        "evidence counts only when it is about the person asked) and averaged over both answer "
+        "orders. Accuracy (Wilson 95%): "
         f"naive {fmt_ci(m['acc_naive'], m['acc_naive_ci'])}, "
         f"consultancy {fmt_ci(m['acc_consultancy'], m['acc_consultancy_ci'])} (honest consultant "
         f"{m['acc_consultancy_honest']:.3f}, dishonest {m['acc_consultancy_dishonest']:.3f}), "
