@@ -11,6 +11,9 @@ hits all of them alike), each a separate server process on 127.0.0.1:
 Prints p50/p99 per target and the latency added over direct. Goals on 2 CPU cores:
 added p50 <= 3 ms bare and <= 15 ms with the fast checks.
 
+Then the kill switch: three proxy processes share one journal; the switch is thrown in
+the journal and timed until every worker refuses (goal: within 1 s), then released.
+
     python benchmarks/monitor_latency.py [--requests 400] [--stream] [--classifier]
 """
 
@@ -144,6 +147,41 @@ def litellm_proxy(binary: str, upstream_url: str, tmp: Path,
     return f"http://127.0.0.1:{port}", start(cmd, env, tmp / "litellm.log")
 
 
+def until_all(client: httpx.Client, urls: list[str], status: int, timeout: float = 30) -> None:
+    """Return once every url has answered a chat request with `status`."""
+    left, deadline = set(urls), time.monotonic() + timeout
+    while left:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(left)} workers never answered {status}")
+        for url in list(left):
+            body = {"model": "mock", "messages": MESSAGES}
+            if client.post(f"{url}/chat/completions", json=body).status_code == status:
+                left.discard(url)
+
+
+def kill_switch_seconds(upstream: str, tmp: Path, rounds: int,
+                        procs: list[subprocess.Popen[bytes]], workers: int = 3) -> list[float]:
+    """Seconds from throwing the switch in the shared journal to every worker refusing
+    (the workers join `procs`, so the caller stops them)."""
+    from alignlab.monitor.journal import Journal
+
+    started = [alignlab_proxy(upstream, None, tmp, "kill") for _ in range(workers)]
+    procs += [p for _, p in started]
+    urls = [u for u, _ in started]
+    for url, proc in started:
+        wait_ready(url, proc, "kill-switch worker")
+    journal, seconds = Journal(str(tmp / "kill.db")), []
+    with httpx.Client(timeout=30, headers=HEADERS) as client:
+        for _ in range(rounds):
+            journal.set_kill("global", True, "benchmark")
+            t0 = time.perf_counter()
+            until_all(client, urls, 503)
+            seconds.append(time.perf_counter() - t0)
+            journal.set_kill("global", False)
+            until_all(client, urls, 200)
+    return seconds
+
+
 def timed(client: httpx.Client, url: str, stream: bool) -> float:
     body = {"model": "mock", "messages": MESSAGES, "stream": stream}
     t0 = time.perf_counter()
@@ -177,6 +215,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--stream", action="store_true", help="streamed requests")
     parser.add_argument("--classifier", action="store_true", help="add proxy +clf")
+    parser.add_argument("--kill-rounds", type=int, default=5,
+                        help="times the kill switch is thrown across 3 workers (0: skip)")
     parser.add_argument("--litellm-bin", default=shutil.which("litellm"),
                         help="LiteLLM's `litellm` command (default: from PATH)")
     args = parser.parse_args()
@@ -224,6 +264,12 @@ def main() -> None:
                         lat[name].append(ms)
         cpu = {name: (cpu_ms(pid) - cpu[name]) / args.requests for name, pid in pids.items()}
         report(lat, cpu, args)
+        if args.kill_rounds:
+            seconds = kill_switch_seconds(upstream, tmp, args.kill_rounds, procs)
+            worst = max(seconds)
+            print(f"kill switch, 3 workers sharing one journal: took effect on all in median "
+                  f"{statistics.median(seconds) * 1000:.0f} ms, worst {worst * 1000:.0f} ms over "
+                  f"{len(seconds)} rounds; goal <= 1000 ms: {'met' if worst <= 1 else 'NOT met'}")
     finally:
         for proc in procs:
             proc.terminate()
