@@ -150,11 +150,11 @@ def litellm_proxy(binary: str, upstream_url: str, tmp: Path,
 def until_all(client: httpx.Client, urls: list[str], status: int, timeout: float = 30) -> None:
     """Return once every url has answered a chat request with `status`."""
     left, deadline = set(urls), time.monotonic() + timeout
+    body = {"model": "mock", "messages": MESSAGES}
     while left:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{len(left)} workers never answered {status}")
         for url in list(left):
-            body = {"model": "mock", "messages": MESSAGES}
             if client.post(f"{url}/chat/completions", json=body).status_code == status:
                 left.discard(url)
 
